@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what is missing, builds, runs the single-process tests
+# (`swift test`) and the multi-process tests under mpirun with 2, 3 and 4 ranks (4
+# oversubscribes a 2-core machine). Exits non-zero on any failure.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+bash scripts/bootstrap.sh || { echo "test.sh: bootstrap failed" >&2; exit 1; }
+
+passed=0
+failed=0
+failures=()
+record() {  # record NAME PASSED FAILED
+    passed=$((passed + $2)); failed=$((failed + $3))
+    if [ "$3" -ne 0 ]; then failures+=("$1"); fi
+}
+
+echo "== build (debug, with tests)"
+if ! swift build --build-tests 2>&1 | tail -n 30; then :; fi
+if [ "${PIPESTATUS[0]}" -ne 0 ]; then echo "test.sh: build failed" >&2; exit 1; fi
+
+echo "== swift test"
+log=$(mktemp)
+swift test --skip-build 2>&1 | tee "$log" | grep -E "✘|error|passed after|failed after|Executed" | grep -v "^✔ Test [a-zA-Z]" | tail -n 40
+status=${PIPESTATUS[0]}
+n_pass=$(grep -cE "^✔ Test .*passed after" "$log" || true)
+n_fail=$(grep -cE "^✘ Test .*failed after" "$log" || true)
+# The summary lines ("Test run with N tests") are not tests themselves.
+n_pass=$((n_pass - $(grep -cE "^✔ Test run with" "$log" || true)))
+n_fail=$((n_fail - $(grep -cE "^✘ Test run with" "$log" || true)))
+if [ "$status" -ne 0 ] && [ "$n_fail" -eq 0 ]; then n_fail=1; fi
+record "swift test" "$n_pass" "$n_fail"
+rm -f "$log"
+
+echo "== multi-process tests (mpirun)"
+runner="$root/.build/debug/MPITestRunner"
+for np in 2 3 4; do
+    out=$(timeout 300 bash scripts/mpirun.sh -np "$np" "$runner" mpi 2>&1)
+    status=$?
+    echo "$out" | grep -E "FAIL|passed|failed|ranks\)" | head -n 40
+    line=$(echo "$out" | grep -E "^[0-9]+ passed, [0-9]+ failed$" | tail -n 1)
+    p=$(echo "$line" | awk '{print $1}'); f=$(echo "$line" | awk '{print $3}')
+    if [ -z "$line" ]; then p=0; f=1; echo "mpirun -np $np: no summary (exit $status)"; echo "$out" | tail -n 20; fi
+    if [ "$status" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+    record "mpi -np $np" "$p" "$f"
+done
+
+echo
+if [ ${#failures[@]} -ne 0 ]; then echo "failed suites: ${failures[*]}"; fi
+echo "total: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
