@@ -8,7 +8,7 @@ let package = Package(
     name: "Lockstep",
     platforms: [.macOS(.v13)],
     products: [
-        .executable(name: "lockstep", targets: ["lockstep"]),
+        .executable(name: "lockstep", targets: ["LockstepCLI"]),
         .library(name: "MPI", targets: ["MPI"]),
         .library(name: "NeuralNet", targets: ["NeuralNet"]),
         .library(name: "Data", targets: ["Data"]),
@@ -42,8 +42,10 @@ let package = Package(
                 "MPI", "NeuralNet", "Data", "CMPIBaseline", "CBLAS",
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        // The `lockstep` command (a different module name from the `Lockstep` library, so
+        // that case-insensitive file systems keep them apart).
         .executableTarget(
-            name: "lockstep",
+            name: "LockstepCLI",
             dependencies: [
                 "Lockstep", "MPI", "NeuralNet", "Data",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

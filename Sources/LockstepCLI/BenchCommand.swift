@@ -1,0 +1,45 @@
+import ArgumentParser
+import Foundation
+import Lockstep
+import MPI
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Micro-benchmarks that print figures.",
+        subcommands: [AllreduceBench.self]
+    )
+}
+
+struct AllreduceBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "allreduce",
+        abstract: "All-reduce latency and bus bandwidth: the Swift wrapper against a plain C MPI_Allreduce.",
+        discussion: "Run under mpirun, e.g. scripts/mpirun.sh -np 2 lockstep bench allreduce"
+    )
+
+    @Option(help: "Smallest message in bytes.") var minBytes = 4 << 10
+    @Option(help: "Largest message in bytes.") var maxBytes = 64 << 20
+    @Option(help: "Alternating C/Swift rounds per size (the median is reported).") var rounds = 7
+    @Option(help: "Write the measurements as JSON to this file (rank 0).") var json: String?
+
+    func validate() throws {
+        guard minBytes >= 4, minBytes % 4 == 0 else { throw ValidationError("--min-bytes \(minBytes) must be a positive multiple of 4") }
+        guard maxBytes >= minBytes else { throw ValidationError("--max-bytes \(maxBytes) must be at least --min-bytes \(minBytes)") }
+        guard maxBytes <= 1 << 30 else { throw ValidationError("--max-bytes \(maxBytes) is above 1 GiB; the benchmark holds one buffer of that size per rank") }
+        guard rounds >= 1 else { throw ValidationError("--rounds \(rounds) must be at least 1") }
+    }
+
+    func run() throws {
+        try withMPI { mpi in
+            let rows = try AllreduceBenchmark.run(world: mpi.world, minBytes: minBytes, maxBytes: maxBytes, rounds: rounds)
+            guard mpi.world.rank == 0 else { return }
+            print(AllreduceBenchmark.report(rows))
+            if let json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                try encoder.encode(rows).write(to: URL(fileURLWithPath: json))
+            }
+        }
+    }
+}
