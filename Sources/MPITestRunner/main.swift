@@ -19,8 +19,10 @@ let checks = Checks(world: mpi.world)
 switch suite {
 case "mpi":
     runCollectiveTests(checks, world: mpi.world)
+case "training":
+    runTrainingTests(checks, mpi: mpi)
 default:
-    if mpi.world.rank == 0 { print("unknown suite '\(suite)'; known: mpi") }
+    if mpi.world.rank == 0 { print("unknown suite '\(suite)'; known: mpi, training") }
     mpi.world.abort(code: 2)
 }
 let ok = (try? checks.summarize(suite: suite)) ?? false

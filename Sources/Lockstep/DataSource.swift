@@ -1,0 +1,49 @@
+import Data
+import Foundation
+
+/// The training and test sets a configuration names, loaded and normalised identically
+/// on every rank (each rank reads the files itself; no rank waits on another's I/O).
+public struct TrainingData: Sendable {
+    public var train: Dataset
+    public var test: Dataset?
+    public var normalization: Normalization?
+
+    /// Loads the data a configuration names; errors say which file and what to do.
+    public static func load(_ c: TrainingConfiguration) throws -> TrainingData {
+        var train: Dataset
+        var test: Dataset?
+        switch c.dataset {
+        case "fashion-mnist", "mnist":
+            (train, test) = try FashionMNIST.load(directory: c.data)
+        case "csv":
+            let dir = c.data!
+            let trainPath = FileIO.isDirectory(dir) ? dir + "/train.csv" : dir
+            train = try CSVDataset.load(path: trainPath, sampleShape: nil, classCount: nil, hasHeader: nil)
+            let testPath = FileIO.isDirectory(dir) ? dir + "/test.csv" : ""
+            test = FileIO.isFile(testPath)
+                ? try CSVDataset.load(path: testPath, sampleShape: train.sampleShape, classCount: train.classCount, hasHeader: nil) : nil
+        case "npy":
+            let dir = c.data!
+            guard FileIO.isDirectory(dir) else {
+                throw CollectiveError("--data \(dir) is not a directory; for --dataset npy give a directory holding train_x.npy and train_y.npy (and optionally test_x.npy, test_y.npy)")
+            }
+            train = try NPYDataset.load(featuresPath: dir + "/train_x.npy", labelsPath: dir + "/train_y.npy", sampleShape: nil, classCount: nil)
+            test = FileIO.isFile(dir + "/test_x.npy")
+                ? try NPYDataset.load(featuresPath: dir + "/test_x.npy", labelsPath: dir + "/test_y.npy", sampleShape: train.sampleShape, classCount: train.classCount) : nil
+        default:  // synthetic
+            let shape = [1, 28, 28]
+            train = SyntheticDataset.make(count: c.syntheticCount, sampleShape: shape, classCount: 10, seed: c.seed)
+            test = SyntheticDataset.make(count: max(1, c.syntheticCount / 5), sampleShape: shape, classCount: 10, seed: c.seed &+ 1)
+        }
+        if let limit = c.trainLimit, limit < train.count { train = train.slice(0..<limit) }
+        if let limit = c.testLimit, let t = test, limit < t.count { test = t.slice(0..<limit) }
+        var normalization: Normalization?
+        if c.normalize {
+            let n = Normalization.fit(train)
+            train.normalize(n)
+            test?.normalize(n)
+            normalization = n
+        }
+        return TrainingData(train: train, test: test, normalization: normalization)
+    }
+}

@@ -1,0 +1,106 @@
+import Foundation
+
+/// The figures of one epoch: the `{"event":"epoch",...}` metrics line.
+public struct EpochMetrics: Sendable {
+    public var epoch: Int
+    public var step: Int
+    public var worldSize: Int
+    public var batchPerRank: Int
+    public var learningRate: Float
+    public var trainLoss: Double
+    public var trainAccuracy: Double
+    public var testLoss: Double?
+    public var testAccuracy: Double?
+    public var samplesPerSecond: Double
+    /// Wall-clock seconds of the epoch's training steps (evaluation excluded, see `evalSeconds`).
+    public var epochSeconds: Double
+    public var computeSeconds: Double
+    public var allreduceSeconds: Double
+    public var evalSeconds: Double
+}
+
+/// Totals of a finished run: the `{"event":"end",...}` metrics line.
+public struct TrainingSummary: Sendable {
+    public var steps: Int
+    public var epochs: Int
+    public var samples: Int
+    public var worldSize: Int
+    public var wallSeconds: Double
+    public var trainSeconds: Double
+    public var computeSeconds: Double
+    public var allreduceSeconds: Double
+    public var samplesPerSecond: Double
+    public var finalTestLoss: Double?
+    public var finalTestAccuracy: Double?
+    public var finalTrainLoss: Double?
+    public var checkpoint: String?
+}
+
+/// Appends JSON lines to the metrics file (rank 0 only). Keys keep the documented order.
+public final class MetricsLog {
+    private let handle: FileHandle
+    public let path: String
+
+    public init(path: String) throws {
+        self.path = path
+        let fm = FileManager.default
+        let dir = (path as NSString).deletingLastPathComponent
+        if !dir.isEmpty && !fm.fileExists(atPath: dir) {
+            throw CollectiveError("--metrics \(path): the directory \(dir) does not exist; create it first")
+        }
+        if !fm.fileExists(atPath: path) && !fm.createFile(atPath: path, contents: nil) {
+            throw CollectiveError("--metrics \(path): cannot create the file (check permissions)")
+        }
+        guard let h = FileHandle(forWritingAtPath: path) else {
+            throw CollectiveError("--metrics \(path): cannot open the file for writing (check permissions)")
+        }
+        h.seekToEndOfFile()
+        handle = h
+    }
+
+    deinit { try? handle.close() }
+
+    func write(_ fields: [(String, Any?)]) {
+        var parts: [String] = []
+        for (key, value) in fields {
+            guard let value else { continue }
+            parts.append("\"\(key)\":\(MetricsLog.encode(value))")
+        }
+        handle.write(Data(("{" + parts.joined(separator: ",") + "}\n").utf8))
+    }
+
+    static func encode(_ value: Any) -> String {
+        switch value {
+        case let s as String:
+            let data = (try? JSONSerialization.data(withJSONObject: [s], options: [])) ?? Data("[\"\"]".utf8)
+            return String(decoding: data.dropFirst().dropLast(), as: UTF8.self)
+        case let i as Int: return "\(i)"
+        case let f as Float: return encode(Double(f))
+        case let d as Double:
+            guard d.isFinite else { return "null" }
+            return String(format: "%.6g", d)
+        case let b as Bool: return b ? "true" : "false"
+        default: return "\"\(value)\""
+        }
+    }
+
+    public func record(_ m: EpochMetrics) {
+        write([
+            ("event", "epoch"), ("epoch", m.epoch), ("step", m.step), ("world_size", m.worldSize),
+            ("batch_per_rank", m.batchPerRank), ("lr", m.learningRate), ("train_loss", m.trainLoss),
+            ("train_acc", m.trainAccuracy), ("test_loss", m.testLoss), ("test_acc", m.testAccuracy),
+            ("samples_per_s", m.samplesPerSecond), ("epoch_s", m.epochSeconds), ("compute_s", m.computeSeconds),
+            ("allreduce_s", m.allreduceSeconds), ("eval_s", m.evalSeconds),
+        ])
+    }
+
+    public func record(_ s: TrainingSummary) {
+        write([
+            ("event", "end"), ("steps", s.steps), ("epochs", s.epochs), ("samples", s.samples),
+            ("world_size", s.worldSize), ("wall_s", s.wallSeconds), ("train_s", s.trainSeconds),
+            ("compute_s", s.computeSeconds), ("allreduce_s", s.allreduceSeconds),
+            ("samples_per_s", s.samplesPerSecond), ("train_loss", s.finalTrainLoss), ("test_loss", s.finalTestLoss),
+            ("test_acc", s.finalTestAccuracy), ("checkpoint", s.checkpoint),
+        ])
+    }
+}

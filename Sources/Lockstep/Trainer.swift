@@ -1,0 +1,371 @@
+import Data
+import Foundation
+import MPI
+import NeuralNet
+
+/// What the trainer reports while it runs (on rank 0 only).
+public enum TrainingEvent: Sendable {
+    /// Set-up is done: the model, data and plan.
+    case started(TrainingPlan)
+    /// One optimizer step finished.
+    case step(StepProgress)
+    /// An epoch finished and was evaluated.
+    case epoch(EpochMetrics)
+    /// A checkpoint was written.
+    case checkpoint(path: String, step: Int)
+    /// Training ended.
+    case finished(TrainingSummary)
+}
+
+/// The shape of a run, reported once at the start.
+public struct TrainingPlan: Sendable {
+    public var modelDescription: String
+    public var parameterCount: Int
+    public var worldSize: Int
+    public var trainSamples: Int
+    public var testSamples: Int
+    public var globalBatch: Int
+    public var stepsPerEpoch: Int
+    public var totalSteps: Int
+    public var startStep: Int
+    public var startEpoch: Int
+    public var buckets: Int
+    public var resumedFrom: String?
+}
+
+/// Progress within an epoch.
+public struct StepProgress: Sendable {
+    public var epoch: Int
+    public var epochs: Int
+    public var stepInEpoch: Int
+    public var stepsPerEpoch: Int
+    public var step: Int
+    public var totalSteps: Int
+    public var loss: Double
+    public var samplesPerSecond: Double
+    public var learningRate: Float
+}
+
+/// The data-parallel coordinator: one per rank, each holding a full model replica.
+///
+/// Every step, each rank runs forward and backward on its own shard of the global batch;
+/// gradient buckets are all-reduced (summed) with non-blocking calls that overlap the
+/// rest of backward; the loss gradient is pre-scaled by `1/(worldSize x accumulate)` so
+/// the sum is the global mean; then every rank applies the same optimizer step with the
+/// same learning rate, so replicas stay bit-identical. Rank 0 alone reports, writes
+/// metrics and writes checkpoints.
+///
+/// ```swift
+/// let data = try TrainingData.load(config)
+/// let trainer = try Trainer(configuration: config, options: options, world: mpi.world, data: data)
+/// let summary = try trainer.run()
+/// ```
+public final class Trainer {
+    public let configuration: TrainingConfiguration
+    public let options: RunOptions
+    public let world: Communicator
+    public let model: Sequential
+    public let optimizer: any Optimizer
+    public let schedule: LearningRateSchedule
+    let data: TrainingData
+    let sampler: DistributedSampler
+    let loss = CrossEntropyLoss()
+    let buckets: GradientBuckets
+    let input: Tensor
+    let labels: UnsafeMutableBufferPointer<Int32>
+    let metrics: MetricsLog?
+    let store: CheckpointStore?
+    /// Optimizer steps per epoch (sampler steps / accumulate).
+    public let stepsPerEpoch: Int
+    /// Optimizer steps of the whole run (epochs x stepsPerEpoch), which the schedule spans.
+    public let totalSteps: Int
+    let lrScale: Float
+    let gradientScale: Float
+
+    /// Optimizer steps taken so far.
+    public private(set) var step = 0
+    /// The epoch in progress (0-based).
+    public private(set) var epoch = 0
+    /// Optimizer steps taken in the current epoch.
+    public private(set) var stepInEpoch = 0
+    var resumedFrom: String?
+    var lastCheckpointStep = -1
+    var lastCheckpointPath: String?
+    public var onEvent: ((TrainingEvent) -> Void)?
+
+    // Running totals of the epoch in progress.
+    private var epochLossSum = 0.0
+    private var epochCorrect = 0
+    private var epochSeen = 0
+    private var epochCompute = 0.0
+    private var epochWait = 0.0
+    private var epochStart = 0.0
+    private var lastLearningRate: Float = 0
+
+    /// Builds the replica on this rank. Collective: every rank of `world` must call it.
+    ///
+    /// - Throws: ``CollectiveError`` (the same on every rank) for a configuration that
+    ///   differs between ranks, a bad model name, data the model cannot take, a dataset
+    ///   smaller than one global batch, or a checkpoint that does not fit.
+    public init(configuration: TrainingConfiguration, options: RunOptions, world: Communicator, data: TrainingData) throws {
+        try configuration.validate()
+        try ConfigurationCheck.verify(configuration, world: world)
+        self.configuration = configuration
+        self.options = options
+        self.world = world
+        self.data = data
+        let c = configuration
+
+        let model = try Collective.everywhere(world) { () throws -> Sequential in
+            let m = try ModelZoo.make(c.model, seed: c.seed)
+            let perSample = m.inputShape.reduce(1, *)
+            guard perSample == data.train.sampleSize else {
+                throw CollectiveError("model \(c.model) takes samples of shape \(m.inputShape) (\(perSample) values) but the dataset's samples have shape \(data.train.sampleShape) (\(data.train.sampleSize) values); choose a model that fits the data")
+            }
+            guard data.train.classCount <= m.outputCount else {
+                throw CollectiveError("model \(c.model) has \(m.outputCount) outputs but the dataset has \(data.train.classCount) classes; use a model with at least as many outputs")
+            }
+            return m
+        }
+        self.model = model
+        self.sampler = try Collective.everywhere(world) {
+            do {
+                return try DistributedSampler(count: data.train.count, batchPerRank: c.batchSize, worldSize: world.size, rank: world.rank, seed: c.seed)
+            } catch {
+                throw CollectiveError(error)
+            }
+        }
+        let microSteps = sampler.stepsPerEpoch
+        guard microSteps / c.accumulate >= 1 else {
+            throw CollectiveError("one optimizer step needs \(c.batchSize) x \(world.size) ranks x \(c.accumulate) accumulated = \(c.batchSize * world.size * c.accumulate) samples, but the training set holds \(data.train.count); lower --batch-size, --accumulate or the number of ranks")
+        }
+        self.stepsPerEpoch = microSteps / c.accumulate
+        self.totalSteps = stepsPerEpoch * c.epochs
+        self.lrScale = c.scaleLR ? Float(world.size) : 1
+        self.gradientScale = 1 / Float(world.size * c.accumulate)
+        self.schedule = try Collective.everywhere(world) {
+            let text = c.schedule == "cosine" ? "cosine:\(max(1, stepsPerEpoch * c.epochs))" : c.schedule
+            do { return try LearningRateSchedule.parse(text, baseLR: c.learningRate, warmupSteps: c.warmupSteps) }
+            catch { throw CollectiveError("--schedule: \((error as? LocalizedError)?.errorDescription ?? "\(error)")") }
+        }
+        self.optimizer = try Collective.everywhere(world) { () throws -> any Optimizer in
+            do {
+                switch c.optimizer {
+                case "adamw": return try AdamW(parameterCount: model.parameterCount, weightDecay: c.weightDecay)
+                default: return try SGD(parameterCount: model.parameterCount, momentum: c.momentum, nesterov: c.nesterov, weightDecay: c.weightDecay)
+                }
+            } catch { throw CollectiveError(error) }
+        }
+        self.buckets = GradientBuckets(arena: model.arena, world: world, bucketBytes: Int(c.bucketMB * 1_048_576))
+        self.input = Tensor(shape: [c.batchSize] + model.inputShape)
+        self.labels = .allocate(capacity: c.batchSize)
+        self.labels.initialize(repeating: 0)
+        self.metrics = try Collective.onRoot(world) { try options.metricsPath.map { try MetricsLog(path: $0) } } ?? nil
+        self.store = try Collective.everywhere(world) {
+            do { return try options.checkpointDirectory.map { try CheckpointStore(directory: $0, keep: options.keepCheckpoints) } }
+            catch { throw CollectiveError("--checkpoint-dir: \((error as? LocalizedError)?.errorDescription ?? "\(error)")") }
+        }
+
+        // Rank 0's initial state is everyone's (the seed makes them equal already; the
+        // broadcast makes it a guarantee, whatever the ranks' floating-point libraries).
+        try world.broadcast(model.arena.parameters, from: 0)
+        try world.broadcast(model.arena.buffers, from: 0)
+        if let resume = options.resumeFrom {
+            try self.resume(from: resume)
+        } else if let store {
+            // A fresh run never overwrites or prunes another run's checkpoints.
+            _ = try Collective.onRoot(world) {
+                if let existing = try store.latest() {
+                    throw CollectiveError("--checkpoint-dir \(store.directory) already holds checkpoints (newest: \(existing)); pass --resume to continue from them, or choose another --checkpoint-dir")
+                }
+            }
+        }
+    }
+
+    deinit { labels.deallocate() }
+
+    // MARK: - The loop
+
+    /// Trains to the end (all epochs, or `maxSteps`), evaluating after every epoch and
+    /// writing checkpoints as configured. Collective.
+    @discardableResult
+    public func run() throws -> TrainingSummary {
+        let c = configuration
+        let runStart = MPIEnvironment.wallTime()
+        var trainSeconds = 0.0, computeTotal = 0.0, waitTotal = 0.0, samplesTotal = 0
+        var lastTest: (loss: Double, accuracy: Double)?
+        var lastTrainLoss: Double?
+        let stopStep = min(totalSteps, c.maxSteps ?? Int.max)
+        emit(.started(plan()))
+
+        while epoch < c.epochs && step < stopStep {
+            let order = sampler.order(epoch: epoch)
+            model.setTraining(true)
+            beginEpochTotals()
+            while stepInEpoch < stepsPerEpoch && step < stopStep {
+                try trainStep(order: order)
+                step += 1
+                stepInEpoch += 1
+                if options.checkReplicasEvery > 0 && step % options.checkReplicasEvery == 0 { try verifyReplicas() }
+                if options.checkpointEverySteps > 0 && step % options.checkpointEverySteps == 0 && stepInEpoch < stepsPerEpoch {
+                    try saveCheckpoint()
+                }
+                if onEvent != nil && world.rank == 0 { emit(.step(progress())) }
+            }
+            let elapsed = MPIEnvironment.wallTime() - epochStart
+            let totals = try reduceEpochTotals()
+            trainSeconds += elapsed; computeTotal += epochCompute; waitTotal += epochWait; samplesTotal += totals.seen
+            lastTrainLoss = totals.loss
+            guard stepInEpoch == stepsPerEpoch else { break }   // stopped by maxSteps mid-epoch
+
+            let evalStart = MPIEnvironment.wallTime()
+            let test = try evaluate()
+            lastTest = test
+            let m = EpochMetrics(
+                epoch: epoch + 1, step: step, worldSize: world.size, batchPerRank: c.batchSize,
+                learningRate: lastLearningRate, trainLoss: totals.loss, trainAccuracy: totals.accuracy,
+                testLoss: test?.loss, testAccuracy: test?.accuracy,
+                samplesPerSecond: Double(totals.seen) / max(elapsed, 1e-9), epochSeconds: elapsed,
+                computeSeconds: epochCompute, allreduceSeconds: epochWait,
+                evalSeconds: MPIEnvironment.wallTime() - evalStart)
+            if world.rank == 0 { metrics?.record(m); emit(.epoch(m)) }
+            epoch += 1
+            stepInEpoch = 0
+            let every = options.checkpointEveryEpochs
+            if every > 0 && epoch % every == 0 && epoch < c.epochs { try saveCheckpoint() }
+        }
+        if store != nil && lastCheckpointStep != step { try saveCheckpoint() }
+        let summary = TrainingSummary(
+            steps: step, epochs: epoch, samples: samplesTotal, worldSize: world.size,
+            wallSeconds: MPIEnvironment.wallTime() - runStart, trainSeconds: trainSeconds,
+            computeSeconds: computeTotal, allreduceSeconds: waitTotal,
+            samplesPerSecond: Double(samplesTotal) / max(trainSeconds, 1e-9),
+            finalTestLoss: lastTest?.loss, finalTestAccuracy: lastTest?.accuracy,
+            finalTrainLoss: lastTrainLoss, checkpoint: lastCheckpointPath)
+        if world.rank == 0 { metrics?.record(summary); emit(.finished(summary)) }
+        return summary
+    }
+
+    /// One optimizer step: `accumulate` local forward/backward passes, the bucketed
+    /// all-reduce overlapping the last backward, then the optimizer.
+    func trainStep(order: [Int32]) throws {
+        let c = configuration
+        let t0 = MPIEnvironment.wallTime()
+        model.zeroGradients()
+        model.setRandomSeed(mixSeed(c.seed, UInt64(world.rank), UInt64(step)))
+        for j in 0..<c.accumulate {
+            let range = sampler.rankRange(step: stepInEpoch * c.accumulate + j)
+            order.withUnsafeBufferPointer { o in
+                data.train.copyBatch(indices: UnsafeBufferPointer(rebasing: o[range]), features: input.data, labels: labels.baseAddress!)
+            }
+            let logits = model.forward(input)
+            let (value, correct) = loss.forward(logits, labels: UnsafeBufferPointer(labels))
+            epochLossSum += Double(value) * Double(c.batchSize)
+            epochCorrect += correct
+            epochSeen += c.batchSize
+            let g = loss.backward(scale: gradientScale)
+            if j == c.accumulate - 1 {
+                buckets.begin()
+                model.backward(g, onGradientsReady: buckets.gradientsReady)
+            } else {
+                model.backward(g)
+            }
+        }
+        let waitStart = MPIEnvironment.wallTime()
+        try buckets.finish()
+        if model.arena.buffers.count > 0 {
+            // BatchNorm running statistics: the mean over replicas keeps them identical.
+            try world.allreduce(model.arena.buffers, op: .sum)
+            let inv = 1 / Float(world.size)
+            for i in 0..<model.arena.buffers.count { model.arena.buffers[i] *= inv }
+        }
+        let waitEnd = MPIEnvironment.wallTime()
+        lastLearningRate = schedule.learningRate(at: step) * lrScale
+        optimizer.step(model.arena, learningRate: lastLearningRate)
+        let t1 = MPIEnvironment.wallTime()
+        epochWait += waitEnd - waitStart
+        epochCompute += (t1 - t0) - (waitEnd - waitStart)
+    }
+
+    // MARK: - Evaluation
+
+    /// Loss and accuracy on the test set, each rank taking a contiguous share so that
+    /// every sample counts exactly once. Nil when there is no test set. Collective.
+    public func evaluate() throws -> (loss: Double, accuracy: Double)? {
+        guard let test = data.test, test.count > 0 else { return nil }
+        model.setTraining(false)
+        defer { model.setTraining(true) }
+        let mine = evaluationRange(count: test.count, rank: world.rank, worldSize: world.size)
+        var sums = [0.0, 0.0, 0.0]   // loss sum, correct, count
+        let batch = configuration.evalBatchSize
+        let evalInput = Tensor(shape: [min(batch, max(mine.count, 1))] + model.inputShape)
+        let evalLabels = UnsafeMutableBufferPointer<Int32>.allocate(capacity: batch)
+        defer { evalLabels.deallocate() }
+        var start = mine.lowerBound
+        while start < mine.upperBound {
+            let n = min(batch, mine.upperBound - start)
+            if evalInput.shape[0] != n { evalInput.resize(to: [n] + model.inputShape) }
+            test.copyRange(start..<(start + n), features: evalInput.data, labels: evalLabels.baseAddress!)
+            let logits = model.forward(evalInput)
+            let (value, correct) = loss.forward(logits, labels: UnsafeBufferPointer(rebasing: evalLabels[0..<n]))
+            sums[0] += Double(value) * Double(n)
+            sums[1] += Double(correct)
+            sums[2] += Double(n)
+            start += n
+        }
+        try world.allreduce(&sums, op: .sum)
+        return (sums[0] / max(sums[2], 1), sums[1] / max(sums[2], 1))
+    }
+
+    // MARK: - Book-keeping
+
+    private func beginEpochTotals() {
+        epochLossSum = 0; epochCorrect = 0; epochSeen = 0; epochCompute = 0; epochWait = 0
+        epochStart = MPIEnvironment.wallTime()
+    }
+
+    private func reduceEpochTotals() throws -> (loss: Double, accuracy: Double, seen: Int) {
+        var sums = [epochLossSum, Double(epochCorrect), Double(epochSeen)]
+        try world.allreduce(&sums, op: .sum)
+        return (sums[0] / max(sums[2], 1), sums[1] / max(sums[2], 1), Int(sums[2]))
+    }
+
+    private func progress() -> StepProgress {
+        let elapsed = MPIEnvironment.wallTime() - epochStart
+        return StepProgress(
+            epoch: epoch + 1, epochs: configuration.epochs, stepInEpoch: stepInEpoch, stepsPerEpoch: stepsPerEpoch,
+            step: step, totalSteps: min(totalSteps, configuration.maxSteps ?? Int.max),
+            loss: epochLossSum / Double(max(epochSeen, 1)),
+            samplesPerSecond: Double(epochSeen * world.size) / max(elapsed, 1e-9), learningRate: lastLearningRate)
+    }
+
+    private func plan() -> TrainingPlan {
+        TrainingPlan(
+            modelDescription: model.describe(), parameterCount: model.parameterCount, worldSize: world.size,
+            trainSamples: data.train.count, testSamples: data.test?.count ?? 0,
+            globalBatch: configuration.batchSize * world.size * configuration.accumulate,
+            stepsPerEpoch: stepsPerEpoch, totalSteps: min(totalSteps, configuration.maxSteps ?? Int.max),
+            startStep: step, startEpoch: epoch, buckets: buckets.ranges.count, resumedFrom: resumedFrom)
+    }
+
+    private func emit(_ event: TrainingEvent) {
+        if world.rank == 0 { onEvent?(event) }
+    }
+
+    /// Compares a checksum of every rank's parameters and buffers; throws on any difference.
+    public func verifyReplicas() throws {
+        let mine = Int64(bitPattern: checksum(model.arena.parameters) ^ (checksum(model.arena.buffers) &* 31))
+        let all = try world.allgather([mine])
+        if let bad = all.firstIndex(where: { $0 != all[0] }) {
+            throw CollectiveError("replicas diverged at step \(step): rank \(bad)'s parameters differ from rank 0's (checksums \(String(UInt64(bitPattern: all[bad]), radix: 16)) vs \(String(UInt64(bitPattern: all[0]), radix: 16)))", exitCode: 1)
+        }
+    }
+}
+
+/// Mixes a seed with two stream numbers (SplitMix64 finaliser).
+func mixSeed(_ a: UInt64, _ b: UInt64, _ c: UInt64) -> UInt64 {
+    var z = a &+ 0x9E37_79B9_7F4A_7C15 &* (b &+ 1) &+ 0xBF58_476D_1CE4_E5B9 &* (c &+ 1)
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    return z ^ (z >> 31)
+}

@@ -1,0 +1,120 @@
+import Data
+import Foundation
+import MPI
+import NeuralNet
+
+/// How a model's flat arena maps onto checkpoint tensors, in PyTorch state_dict names.
+public enum ModelTensors {
+    /// The model's parameters and buffers (BatchNorm statistics), named like the
+    /// equivalent `nn.Sequential` state_dict; `num_batches_tracked` is stored as int64.
+    public static func sources(_ arena: ParameterArena) -> [TensorSource] {
+        let params = UnsafeBufferPointer(arena.parameters)
+        let buffers = UnsafeBufferPointer(arena.buffers)
+        return arena.views.map { TensorSource(name: $0.name, shape: $0.shape, values: UnsafeBufferPointer(rebasing: params[$0.range])) }
+            + arena.bufferViews.map {
+                TensorSource(name: $0.name, shape: $0.shape, dtype: $0.isInteger ? .i64 : .f32, values: UnsafeBufferPointer(rebasing: buffers[$0.range]))
+            }
+    }
+
+    /// The names and shapes a checkpoint of this model must hold.
+    public static func layout(_ arena: ParameterArena) -> [(name: String, shape: [Int])] {
+        (arena.views + arena.bufferViews).map { ($0.name, $0.shape) }
+    }
+
+    /// Optimizer state under the parameters' names (one state buffer, e.g. SGD's
+    /// momentum), or `STATE.NAME` when the optimizer keeps several (AdamW's
+    /// `exp_avg.0.weight`, `exp_avg_sq.0.weight`).
+    public static func optimizerSources(_ optimizer: any Optimizer, _ arena: ParameterArena) -> [TensorSource] {
+        let states = optimizer.stateBuffers
+        return states.flatMap { state in
+            arena.views.map { view in
+                TensorSource(name: states.count == 1 ? view.name : "\(state.name).\(view.name)", shape: view.shape,
+                             values: UnsafeBufferPointer(rebasing: UnsafeBufferPointer(state.buffer)[view.range]))
+            }
+        }
+    }
+
+    /// Copies checkpoint tensors into the arena after checking names and shapes.
+    public static func restore(_ records: [String: TensorRecord], into arena: ParameterArena, file: String) throws {
+        try CheckpointStore.verifyShapes(records, expected: layout(arena), file: file)
+        for view in arena.views { copy(records[view.name]!.values, into: arena.parameters, at: view.offset) }
+        for view in arena.bufferViews { copy(records[view.name]!.values, into: arena.buffers, at: view.offset) }
+    }
+
+    static func copy(_ values: [Float], into buffer: UnsafeMutableBufferPointer<Float>, at offset: Int) {
+        values.withUnsafeBufferPointer { src in
+            (buffer.baseAddress! + offset).update(from: src.baseAddress!, count: src.count)
+        }
+    }
+}
+
+extension Trainer {
+    /// The checkpoint state of the current position.
+    func checkpointState() -> CheckpointState<TrainingConfiguration> {
+        var extra = [
+            "optimizer_steps": "\(optimizer.stepCount)",
+            "global_batch": "\(configuration.batchSize * world.size * configuration.accumulate)",
+            "samples_in_epoch": "\(stepInEpoch * configuration.batchSize * world.size * configuration.accumulate)",
+            "parameter_count": "\(model.parameterCount)",
+        ]
+        if let n = data.normalization, let json = try? JSONEncoder().encode(n) {
+            extra["normalization"] = String(decoding: json, as: UTF8.self)
+        }
+        let rng = SeededRNG(seed: configuration.seed).state
+        return CheckpointState(
+            step: step, epoch: epoch, stepInEpoch: stepInEpoch, worldSize: world.size,
+            rngState: [rng.0, rng.1, rng.2, rng.3], configuration: configuration, extra: extra,
+            lockstepVersion: LockstepVersion.string)
+    }
+
+    /// Rank 0 writes a checkpoint of the current step; the other ranks go on at once (they
+    /// meet rank 0 again at the next all-reduce). A failure to write ends the job.
+    func saveCheckpoint() throws {
+        lastCheckpointStep = step
+        guard let store, world.rank == 0 else { return }
+        let path = try store.save(
+            step: step, model: ModelTensors.sources(model.arena),
+            optimizer: ModelTensors.optimizerSources(optimizer, model.arena), state: checkpointState(),
+            metadata: ["lockstep_model": configuration.model])
+        lastCheckpointPath = path
+        onEvent?(.checkpoint(path: path, step: step))
+    }
+
+    /// Loads a checkpoint on rank 0, checks it fits this model, and broadcasts parameters,
+    /// buffers, optimizer state and position to every rank. Collective.
+    func resume(from path: String) throws {
+        let c = configuration
+        let counters: [Int]? = try Collective.onRoot(world) {
+            let loaded: LoadedCheckpoint<TrainingConfiguration>
+            do { loaded = try CheckpointStore.load(path: path, as: TrainingConfiguration.self) }
+            catch { throw CollectiveError("cannot resume from \(path): \((error as? LocalizedError)?.errorDescription ?? "\(error)")") }
+            let saved = loaded.state.configuration
+            for (name, a, b) in [("model", saved.model, c.model), ("optimizer", saved.optimizer, c.optimizer), ("dataset", saved.dataset, c.dataset)] where a != b {
+                throw CollectiveError("cannot resume from \(loaded.path): it was trained with \(name) '\(a)' but this run uses '\(b)'; pass the same --\(name) or start a fresh run")
+            }
+            try ModelTensors.restore(loaded.model, into: model.arena, file: loaded.path + "/model.safetensors")
+            let sources = ModelTensors.optimizerSources(optimizer, model.arena)
+            try CheckpointStore.verifyShapes(loaded.optimizer, expected: sources.map { ($0.name, $0.shape) }, file: loaded.path + "/optimizer.safetensors")
+            for source in sources {
+                let dst = UnsafeMutableBufferPointer(mutating: source.values)
+                ModelTensors.copy(loaded.optimizer[source.name]!.values, into: dst, at: 0)
+            }
+            // Position: samples consumed in the epoch carry over even if the global batch changed.
+            let samplesInEpoch = Int(loaded.state.extra["samples_in_epoch"] ?? "") ?? 0
+            let globalBatch = c.batchSize * world.size * c.accumulate
+            let optimizerSteps = Int(loaded.state.extra["optimizer_steps"] ?? "") ?? loaded.state.step
+            return [loaded.state.step, loaded.state.epoch, samplesInEpoch / globalBatch, optimizerSteps, path == loaded.path ? 0 : 1]
+        }
+        var position = counters ?? [0, 0, 0, 0, 0]
+        try world.broadcast(&position, from: 0)
+        try world.broadcast(model.arena.parameters, from: 0)
+        try world.broadcast(model.arena.buffers, from: 0)
+        for state in optimizer.stateBuffers { try world.broadcast(state.buffer, from: 0) }
+        step = position[0]
+        epoch = position[1]
+        stepInEpoch = min(position[2], stepsPerEpoch)
+        optimizer.stepCount = position[3]
+        lastCheckpointStep = step
+        resumedFrom = path
+    }
+}

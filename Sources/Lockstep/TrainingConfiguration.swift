@@ -1,0 +1,113 @@
+import Foundation
+
+/// Everything that decides what a training run computes. Every rank must hold the same
+/// configuration (checked at start-up), and every checkpoint records it.
+///
+/// Run-local choices that do not change the numbers (where metrics and checkpoints go,
+/// progress display, BLAS threads) live in ``RunOptions`` instead.
+public struct TrainingConfiguration: Codable, Sendable, Equatable, Hashable {
+    /// A preset (`seed-cnn`, `seed-mlp`, `bn-cnn`, `sigmoid-net`) or a spec (`mlp:784,256,10`).
+    public var model = "seed-cnn"
+    /// `fashion-mnist` (any directory of MNIST-style IDX files), `csv`, `npy` or `synthetic`.
+    public var dataset = "fashion-mnist"
+    /// Where the data lives: a directory for fashion-mnist and npy, a training file for csv.
+    public var data: String? = nil
+    /// Passes over the training set.
+    public var epochs = 5
+    /// Mini-batch size on each rank; the global batch is `batchSize x worldSize x accumulate`.
+    public var batchSize = 64
+    /// Base learning rate (before `scaleLR` and the schedule).
+    public var learningRate: Float = 0.05
+    /// `sgd` or `adamw`.
+    public var optimizer = "sgd"
+    /// SGD momentum (PyTorch semantics).
+    public var momentum: Float = 0.9
+    /// Nesterov momentum for SGD.
+    public var nesterov = false
+    /// L2 weight decay (SGD) or decoupled weight decay (AdamW).
+    public var weightDecay: Float = 5e-4
+    /// Learning-rate schedule: `constant`, `step:N:G`, `multistep:A,B:G`, `exp:G`, `cosine` (over the whole run) or `cosine:N`.
+    public var schedule = "cosine"
+    /// Linear warm-up steps in front of the schedule.
+    public var warmupSteps = 0
+    /// Linear scaling rule (Goyal et al. 2017): multiply the learning rate by the world size.
+    public var scaleLR = false
+    /// Local mini-batches whose gradients are summed before one all-reduce and step.
+    public var accumulate = 1
+    /// Seed for initial weights, shuffling and dropout.
+    public var seed: UInt64 = 42
+    /// Normalise inputs with the training set's per-channel mean and standard deviation.
+    public var normalize = true
+    /// Use only the first N training samples (for quick runs and tests).
+    public var trainLimit: Int? = nil
+    /// Use only the first N test samples.
+    public var testLimit: Int? = nil
+    /// Stop after this many optimizer steps in total.
+    public var maxSteps: Int? = nil
+    /// Gradient all-reduce bucket size in MiB.
+    public var bucketMB: Double = 1
+    /// Samples per forward pass during evaluation.
+    public var evalBatchSize = 500
+    /// Number of samples for the synthetic dataset (training; test is a fifth of it).
+    public var syntheticCount = 4096
+
+    public init() {}
+
+    /// Checks every value that can be checked without data; throws a message naming it.
+    public func validate() throws {
+        func fail(_ s: String) -> CollectiveError { CollectiveError(s) }
+        guard epochs >= 1 else { throw fail("--epochs \(epochs) must be at least 1") }
+        guard batchSize >= 1 else { throw fail("--batch-size \(batchSize) must be at least 1") }
+        guard learningRate.isFinite, learningRate > 0 else { throw fail("--lr \(learningRate) must be a positive number") }
+        guard momentum >= 0, momentum < 1 else { throw fail("--momentum \(momentum) must be in [0, 1)") }
+        guard weightDecay >= 0, weightDecay.isFinite else { throw fail("--weight-decay \(weightDecay) must be >= 0") }
+        guard ["sgd", "adamw"].contains(optimizer) else { throw fail("--optimizer '\(optimizer)' is not known; use sgd or adamw") }
+        guard warmupSteps >= 0 else { throw fail("--warmup-steps \(warmupSteps) must be >= 0") }
+        guard accumulate >= 1 else { throw fail("--accumulate \(accumulate) must be at least 1") }
+        guard ["fashion-mnist", "mnist", "csv", "npy", "synthetic"].contains(dataset) else {
+            throw fail("--dataset '\(dataset)' is not known; use fashion-mnist, csv, npy or synthetic")
+        }
+        if let trainLimit, trainLimit < 1 { throw fail("--train-limit \(trainLimit) must be at least 1") }
+        if let testLimit, testLimit < 0 { throw fail("--test-limit \(testLimit) must be >= 0") }
+        if let maxSteps, maxSteps < 1 { throw fail("--max-steps \(maxSteps) must be at least 1") }
+        guard bucketMB > 0, bucketMB.isFinite else { throw fail("--bucket-mb \(bucketMB) must be positive") }
+        guard evalBatchSize >= 1 else { throw fail("--eval-batch-size \(evalBatchSize) must be at least 1") }
+        guard syntheticCount >= 1 else { throw fail("--synthetic-count \(syntheticCount) must be at least 1") }
+        if (dataset == "csv" || dataset == "npy"), data == nil {
+            throw fail("--dataset \(dataset) needs --data (a file for csv, a directory with train_x.npy, train_y.npy for npy)")
+        }
+    }
+
+    /// The settings as sorted key/value text pairs, for naming the setting that differs.
+    func flattened() -> [(key: String, value: String)] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        guard let data = try? encoder.encode(self),
+              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        else { return [] }
+        return object.keys.sorted().map { ($0, "\(object[$0]!)") }
+    }
+}
+
+/// Run-local choices: where things are written and how progress is shown. They may
+/// differ between ranks and between a run and its resumption without changing results.
+public struct RunOptions: Sendable {
+    /// Directory for checkpoints; none are written when nil.
+    public var checkpointDirectory: String? = nil
+    /// Write a checkpoint every N optimizer steps (0: only at epoch ends and the end).
+    public var checkpointEverySteps = 0
+    /// Write a checkpoint every N epochs (0: only at the end).
+    public var checkpointEveryEpochs = 1
+    /// Keep the newest K checkpoints.
+    public var keepCheckpoints = 3
+    /// Resume from this checkpoint (a checkpoint directory or a store directory).
+    public var resumeFrom: String? = nil
+    /// JSON-lines metrics file written by rank 0.
+    public var metricsPath: String? = nil
+    /// Compare a checksum of every rank's parameters after every N steps (0: off).
+    public var checkReplicasEvery = 0
+    /// Print a plain progress line every N steps when not on a terminal (0: epochs only).
+    public var logEverySteps = 0
+
+    public init() {}
+}

@@ -1,0 +1,157 @@
+import ArgumentParser
+import Foundation
+import Lockstep
+import MPI
+import NeuralNet
+import Yams
+
+/// Flags shared by `train` and the scaling tools: what to train and how.
+struct TrainingFlags: ParsableArguments {
+    @Option(help: "YAML file whose keys are these flags' names (e.g. 'batch-size: 64'); flags given on the command line win.")
+    var config: String?
+    @Option(help: "Model: seed-cnn, seed-mlp, bn-cnn, sigmoid-net, or a spec like mlp:784,256,10. (default: seed-cnn)")
+    var model: String?
+    @Option(help: "Dataset: fashion-mnist, csv, npy or synthetic. (default: fashion-mnist)")
+    var dataset: String?
+    @Option(help: "Data location: a directory of MNIST-style IDX files (default /usr/share/datasets/fashion-mnist), a CSV file or directory, or a directory of train_x.npy/train_y.npy.")
+    var data: String?
+    @Option(help: "Epochs. (default: 5)") var epochs: Int?
+    @Option(help: "Mini-batch size per rank. (default: 64)") var batchSize: Int?
+    @Option(name: [.customLong("lr"), .customLong("learning-rate")], help: "Base learning rate. (default: 0.05)") var lr: Float?
+    @Option(help: "Optimizer: sgd or adamw. (default: sgd)") var optimizer: String?
+    @Option(help: "SGD momentum. (default: 0.9)") var momentum: Float?
+    @Flag(help: "Nesterov momentum.") var nesterov = false
+    @Option(help: "Weight decay. (default: 0.0005)") var weightDecay: Float?
+    @Option(help: "LR schedule: constant, cosine, cosine:N, step:N:G, multistep:A,B:G, exp:G. (default: cosine over the run)")
+    var schedule: String?
+    @Option(help: "Linear warm-up steps. (default: 0)") var warmupSteps: Int?
+    @Flag(help: "Linear scaling rule: multiply the learning rate by the number of ranks.") var scaleLr = false
+    @Option(help: "Accumulate gradients over N local batches per step. (default: 1)") var accumulate: Int?
+    @Option(help: "Random seed. (default: 42)") var seed: UInt64?
+    @Flag(help: "Do not normalise inputs.") var noNormalize = false
+    @Option(help: "Use only the first N training samples.") var trainLimit: Int?
+    @Option(help: "Use only the first N test samples.") var testLimit: Int?
+    @Option(help: "Stop after N optimizer steps in total (the schedule still spans all epochs).") var maxSteps: Int?
+    @Option(help: "All-reduce bucket size in MiB. (default: 1)") var bucketMb: Double?
+    @Option(help: "Samples for --dataset synthetic. (default: 4096)") var syntheticCount: Int?
+
+    /// Defaults, then the YAML file, then explicit flags.
+    func configuration() throws -> TrainingConfiguration {
+        var c = TrainingConfiguration()
+        var yaml: [String: Any] = [:]
+        if let config {
+            guard let text = try? String(contentsOfFile: config, encoding: .utf8) else {
+                throw CollectiveError("--config \(config): cannot read the file")
+            }
+            do {
+                guard let loaded = try Yams.load(yaml: text) else { throw CollectiveError("--config \(config): the file is empty") }
+                guard let map = loaded as? [String: Any] else { throw CollectiveError("--config \(config): expected a mapping of flag names to values") }
+                yaml = map
+            } catch let error as CollectiveError { throw error } catch {
+                throw CollectiveError("--config \(config): not valid YAML: \(error)")
+            }
+            let known: Set<String> = ["model", "dataset", "data", "epochs", "batch-size", "lr", "learning-rate", "optimizer", "momentum", "nesterov",
+                                      "weight-decay", "schedule", "warmup-steps", "scale-lr", "accumulate", "seed", "normalize",
+                                      "train-limit", "test-limit", "max-steps", "bucket-mb", "synthetic-count"]
+            if let unknown = yaml.keys.sorted().first(where: { !known.contains($0) }) {
+                throw CollectiveError("--config \(config): unknown key '\(unknown)'; keys are flag names: \(known.sorted().joined(separator: ", "))")
+            }
+        }
+        func value<T>(_ key: String, _ type: T.Type) throws -> T? {
+            guard let raw = yaml[key] else { return nil }
+            if let v = raw as? T { return v }
+            if T.self == Float.self, let d = raw as? Double { return Float(d) as? T }
+            if T.self == Float.self, let i = raw as? Int { return Float(i) as? T }
+            if T.self == Double.self, let i = raw as? Int { return Double(i) as? T }
+            if T.self == UInt64.self, let i = raw as? Int, i >= 0 { return UInt64(i) as? T }
+            if T.self == String.self { return "\(raw)" as? T }
+            throw CollectiveError("--config \(config!): '\(key)' should be a \(T.self), not '\(raw)'")
+        }
+        c.model = model ?? (try value("model", String.self)) ?? c.model
+        c.dataset = dataset ?? (try value("dataset", String.self)) ?? c.dataset
+        c.data = data ?? (try value("data", String.self)) ?? c.data
+        c.epochs = epochs ?? (try value("epochs", Int.self)) ?? c.epochs
+        c.batchSize = batchSize ?? (try value("batch-size", Int.self)) ?? c.batchSize
+        c.learningRate = lr ?? (try value("lr", Float.self)) ?? (try value("learning-rate", Float.self)) ?? c.learningRate
+        c.optimizer = optimizer ?? (try value("optimizer", String.self)) ?? c.optimizer
+        c.momentum = momentum ?? (try value("momentum", Float.self)) ?? c.momentum
+        c.nesterov = nesterov || ((try value("nesterov", Bool.self)) ?? c.nesterov)
+        c.weightDecay = weightDecay ?? (try value("weight-decay", Float.self)) ?? c.weightDecay
+        c.schedule = schedule ?? (try value("schedule", String.self)) ?? c.schedule
+        c.warmupSteps = warmupSteps ?? (try value("warmup-steps", Int.self)) ?? c.warmupSteps
+        c.scaleLR = scaleLr || ((try value("scale-lr", Bool.self)) ?? c.scaleLR)
+        c.accumulate = accumulate ?? (try value("accumulate", Int.self)) ?? c.accumulate
+        c.seed = seed ?? (try value("seed", UInt64.self)) ?? c.seed
+        c.normalize = noNormalize ? false : ((try value("normalize", Bool.self)) ?? c.normalize)
+        c.trainLimit = trainLimit ?? (try value("train-limit", Int.self)) ?? c.trainLimit
+        c.testLimit = testLimit ?? (try value("test-limit", Int.self)) ?? c.testLimit
+        c.maxSteps = maxSteps ?? (try value("max-steps", Int.self)) ?? c.maxSteps
+        c.bucketMB = bucketMb ?? (try value("bucket-mb", Double.self)) ?? c.bucketMB
+        c.syntheticCount = syntheticCount ?? (try value("synthetic-count", Int.self)) ?? c.syntheticCount
+        try c.validate()
+        return c
+    }
+}
+
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train a model data-parallel (one process, or many under mpirun).",
+        discussion: """
+            Every rank holds a replica and a disjoint shard of each epoch's batches; gradients
+            are all-reduced. Examples:
+              lockstep train                                  # seed-cnn on Fashion-MNIST, 5 epochs
+              scripts/mpirun.sh -np 2 lockstep train --model seed-mlp --metrics runs/m.jsonl
+              scripts/mpirun.sh -np 4 lockstep train --checkpoint-dir runs/ckpt --resume
+            """
+    )
+
+    @OptionGroup var flags: TrainingFlags
+    @Option(help: "BLAS threads per rank. (default: 1)") var threads = 1
+    @Option(help: "Directory for checkpoints (written by rank 0).") var checkpointDir: String?
+    @Option(help: "Checkpoint every N steps (0: at epoch ends only).") var checkpointEvery = 0
+    @Option(help: "Checkpoint every N epochs (0: at the end only).") var checkpointEveryEpochs = 1
+    @Option(help: "Keep the newest K checkpoints.") var keep = 3
+    @Flag(help: "Continue from the newest complete checkpoint in --checkpoint-dir.") var resume = false
+    @Option(help: "Continue from this checkpoint directory (or store directory).") var resumeFrom: String?
+    @Option(help: "Append JSON-lines metrics to this file (rank 0).") var metrics: String?
+    @Option(help: "Compare a checksum of every rank's parameters every N steps (0: off).") var checkReplicas = 0
+    @Option(help: "When not on a terminal, print a progress line every N steps (0: per epoch).") var logEvery = 0
+    @Flag(help: "Print only errors and the final line.") var quiet = false
+
+    func validate() throws {
+        guard threads >= 1 else { throw ValidationError("--threads \(threads) must be at least 1") }
+        guard keep >= 1 else { throw ValidationError("--keep \(keep) must be at least 1") }
+        guard checkpointEvery >= 0 else { throw ValidationError("--checkpoint-every \(checkpointEvery) must be >= 0") }
+        guard checkpointEveryEpochs >= 0 else { throw ValidationError("--checkpoint-every-epochs \(checkpointEveryEpochs) must be >= 0") }
+        guard checkReplicas >= 0 else { throw ValidationError("--check-replicas \(checkReplicas) must be >= 0") }
+        if resume && checkpointDir == nil { throw ValidationError("--resume needs --checkpoint-dir (or use --resume-from PATH)") }
+    }
+
+    func run() throws {
+        setBLASThreads(threads)
+        try withMPI { mpi in
+            let world = mpi.world
+            let configuration = try Collective.everywhere(world) { try flags.configuration() }
+            var options = RunOptions()
+            options.checkpointDirectory = checkpointDir
+            options.checkpointEverySteps = checkpointEvery
+            options.checkpointEveryEpochs = checkpointEveryEpochs
+            options.keepCheckpoints = keep
+            options.resumeFrom = resumeFrom ?? (resume ? checkpointDir : nil)
+            options.metricsPath = metrics
+            options.checkReplicasEvery = checkReplicas
+            options.logEverySteps = logEvery
+            let data = try Collective.everywhere(world) { try TrainingData.load(configuration) }
+            let trainer = try Trainer(configuration: configuration, options: options, world: world, data: data)
+            if world.rank == 0 && !quiet {
+                let progress = ProgressPrinter(configuration: configuration, logEvery: logEvery)
+                trainer.onEvent = progress.handle
+            }
+            let summary = try trainer.run()
+            if world.rank == 0 && quiet {
+                print(ProgressPrinter.finalLine(summary))
+            }
+        }
+    }
+}

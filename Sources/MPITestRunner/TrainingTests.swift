@@ -1,0 +1,181 @@
+import Foundation
+import Lockstep
+import MPI
+import NeuralNet
+
+/// Data-parallel correctness, for any world size W that divides 48:
+/// W ranks x (48/W) per rank trains exactly like 1 rank x 48; replicas stay bit-identical;
+/// an interrupted and resumed run ends bit-identical to a straight one; a checkpoint
+/// resumes with a different world size; ranks with different settings refuse to start.
+func runTrainingTests(_ t: Checks, mpi: MPIEnvironment) {
+    let world = mpi.world
+    let local = mpi.selfCommunicator
+    let w = world.size
+    let globalBatch = 48
+    guard globalBatch % w == 0 else {
+        if world.rank == 0 { print("training tests need a world size that divides \(globalBatch); skipped for \(w)") }
+        return
+    }
+
+    func config(_ model: String = "mlp:784,64,32,10", batch: Int, steps: Int? = 20, epochs: Int = 1) -> TrainingConfiguration {
+        var c = TrainingConfiguration()
+        c.model = model
+        c.dataset = "synthetic"
+        c.syntheticCount = 960
+        c.epochs = epochs
+        c.batchSize = batch
+        c.learningRate = 0.05
+        c.momentum = 0.9
+        c.weightDecay = 1e-4
+        c.schedule = "cosine"
+        c.warmupSteps = 3
+        c.maxSteps = steps
+        c.bucketMB = 0.02   // several buckets even for a small model
+        return c
+    }
+
+    // A shared scratch directory: rank 0 makes it, everyone learns its name.
+    let scratch: String
+    do {
+        var name = world.rank == 0 ? FileManager.default.temporaryDirectory.appendingPathComponent("lockstep-mpi-\(UUID().uuidString)").path : ""
+        if world.rank == 0 { try FileManager.default.createDirectory(atPath: name, withIntermediateDirectories: true) }
+        name = try Collective.broadcast(string: name, from: 0, world)
+        scratch = name
+    } catch {
+        t.test("scratch directory") { throw error }
+        return
+    }
+    defer { if world.rank == 0 { try? FileManager.default.removeItem(atPath: scratch) } }
+
+    func params(_ trainer: Trainer) -> [Float] { Array(trainer.model.arena.parameters) }
+
+    func compare(_ a: [Float], _ b: [Float], rtol: Float, _ what: String) {
+        t.expectEqual(a.count, b.count, "\(what): parameter count")
+        var worst: Float = 0
+        var worstIndex = 0
+        for i in 0..<min(a.count, b.count) {
+            let err = abs(a[i] - b[i]) / max(abs(b[i]), 1e-3)
+            if err > worst { worst = err; worstIndex = i }
+        }
+        t.expect(worst <= rtol, "\(what): largest relative difference \(worst) at parameter \(worstIndex) (\(a[worstIndex]) vs \(b[worstIndex])) exceeds \(rtol)")
+    }
+
+    for model in ["mlp:784,64,32,10", "seed-cnn"] {
+        t.test("\(w) ranks x \(globalBatch / w) equals 1 rank x \(globalBatch) after 20 steps (\(model))") {
+            var options = RunOptions()
+            options.checkReplicasEvery = 1   // throws if any step leaves the replicas different
+            let c = config(model, batch: globalBatch / w)
+            let distributed = try Trainer(configuration: c, options: options, world: world, data: try TrainingData.load(c))
+            try distributed.run()
+            t.expectEqual(distributed.step, 20, "steps taken")
+            let single = config(model, batch: globalBatch)
+            let reference = try Trainer(configuration: single, options: RunOptions(), world: local, data: try TrainingData.load(single))
+            try reference.run()
+            compare(params(distributed), params(reference), rtol: 1e-5, "parameters")
+            // And bit-identical across ranks at the end.
+            try distributed.verifyReplicas()
+        }
+    }
+
+    t.test("accumulating 2 batches of \(globalBatch / w / 2) on \(w) ranks equals 1 rank x \(globalBatch)") {
+        guard (globalBatch / w) % 2 == 0 else { return }
+        var c = config(batch: globalBatch / w / 2)
+        c.accumulate = 2
+        let accumulated = try Trainer(configuration: c, options: RunOptions(), world: world, data: try TrainingData.load(c))
+        try accumulated.run()
+        let single = config(batch: globalBatch)
+        let reference = try Trainer(configuration: single, options: RunOptions(), world: local, data: try TrainingData.load(single))
+        try reference.run()
+        compare(params(accumulated), params(reference), rtol: 1e-5, "parameters with accumulation")
+    }
+
+    t.test("BatchNorm replicas stay bit-identical (running statistics averaged)") {
+        var options = RunOptions()
+        options.checkReplicasEvery = 1
+        let c = config("bn-cnn", batch: globalBatch / w, steps: 4)
+        let trainer = try Trainer(configuration: c, options: options, world: world, data: try TrainingData.load(c))
+        try trainer.run()
+        t.expect(trainer.model.arena.buffers.count > 0, "bn-cnn has running statistics")
+    }
+
+    t.test("interrupted at an epoch end and resumed: bit-identical to a straight run") {
+        let c = config(batch: globalBatch / w, steps: nil, epochs: 3)
+        let data = try TrainingData.load(c)
+        var straightOptions = RunOptions()
+        straightOptions.checkpointDirectory = scratch + "/straight"
+        let straight = try Trainer(configuration: c, options: straightOptions, world: world, data: data)
+        try straight.run()
+
+        var first = c
+        first.maxSteps = straight.stepsPerEpoch   // stop after one epoch
+        var options = RunOptions()
+        options.checkpointDirectory = scratch + "/interrupted"
+        try Trainer(configuration: first, options: options, world: world, data: data).run()
+        options.resumeFrom = scratch + "/interrupted"
+        let resumed = try Trainer(configuration: c, options: options, world: world, data: data)
+        t.expectEqual(resumed.step, straight.stepsPerEpoch, "resumed at the saved step")
+        try resumed.run()
+        t.expectEqual(resumed.step, straight.step, "same number of steps")
+        t.expect(params(resumed) == params(straight), "resumed parameters are bit-identical to the straight run's")
+    }
+
+    t.test("resumed mid-epoch: bit-identical to a straight run") {
+        let c = config(batch: globalBatch / w, steps: nil, epochs: 2)
+        let data = try TrainingData.load(c)
+        let straight = try Trainer(configuration: c, options: RunOptions(), world: world, data: data)
+        try straight.run()
+        var options = RunOptions()
+        options.checkpointDirectory = scratch + "/midepoch"
+        options.checkpointEverySteps = 7
+        var first = c
+        first.maxSteps = 7
+        try Trainer(configuration: first, options: options, world: world, data: data).run()
+        options.resumeFrom = scratch + "/midepoch"
+        let resumed = try Trainer(configuration: c, options: options, world: world, data: data)
+        t.expectEqual(resumed.stepInEpoch, 7, "resumed inside the first epoch")
+        try resumed.run()
+        t.expect(params(resumed) == params(straight), "parameters after a mid-epoch resume are bit-identical")
+    }
+
+    t.test("a checkpoint from \(w) ranks resumes on 1 rank with the same global batch") {
+        guard world.rank == 0 else { return }
+        let c = config(batch: globalBatch, steps: nil, epochs: 3)
+        var options = RunOptions()
+        options.resumeFrom = scratch + "/interrupted"
+        options.checkpointDirectory = scratch + "/resized"
+        let resumed = try Trainer(configuration: c, options: options, world: local, data: try TrainingData.load(c))
+        try resumed.run()
+        let straight = try CheckpointStore.load(path: scratch + "/straight", as: TrainingConfiguration.self)
+        t.expectEqual(resumed.step, straight.state.step, "same final step")
+        var reference = [Float](repeating: 0, count: resumed.model.parameterCount)
+        for view in resumed.model.arena.views {
+            let values = straight.model[view.name]!.values
+            for i in 0..<view.count { reference[view.offset + i] = values[i] }
+        }
+        compare(params(resumed), reference, rtol: 1e-4, "parameters after resuming on a different world size")
+    }
+
+    if w > 1 {
+        t.test("ranks started with different settings refuse to start, naming the setting") {
+            var c = config(batch: globalBatch / w)
+            c.learningRate = world.rank == w - 1 ? 0.5 : 0.05
+            do {
+                _ = try Trainer(configuration: c, options: RunOptions(), world: world, data: try TrainingData.load(c))
+                t.expect(false, "a configuration mismatch was not detected")
+            } catch let error as CollectiveError {
+                t.expect(error.message.contains("learningRate") && error.message.contains("rank \(w - 1)"), "message names the setting and rank: \(error.message)")
+            }
+        }
+    }
+
+    t.test("a dataset smaller than one global batch is refused on every rank") {
+        var c = config(batch: 64)
+        c.trainLimit = 64 * w - 1
+        do {
+            _ = try Trainer(configuration: c, options: RunOptions(), world: world, data: try TrainingData.load(c))
+            t.expect(false, "a too-small dataset was accepted")
+        } catch let error as CollectiveError {
+            t.expect(error.message.contains("\(64 * w - 1)"), "message names the dataset size: \(error.message)")
+        }
+    }
+}
