@@ -1,0 +1,140 @@
+import CBLAS
+import NeuralNet
+
+/// Figures of one ``StepBenchmark`` run.
+///
+/// ```swift
+/// let r = try StepBenchmark.run(model: "seed-mlp", batchSize: 64)
+/// print(r.report)
+/// ```
+public struct StepBenchmarkResult: Sendable {
+    /// Model name or spec.
+    public let model: String
+    /// Samples per step.
+    public let batchSize: Int
+    /// Median training throughput over the timed windows.
+    public let samplesPerSecond: Double
+    /// Throughput of each timed window.
+    public let windowSamplesPerSecond: [Double]
+    /// Median time of one training step, in milliseconds.
+    public let stepMilliseconds: Double
+    /// Forward + backward FLOPs per sample of the GEMM-bearing layers (from layer shapes).
+    public let trainingFLOPsPerSample: Int
+    /// `trainingFLOPsPerSample · samplesPerSecond`, in GFLOP/s.
+    public let achievedGFLOPs: Double
+    /// Single-thread sgemm rate (512×512×512) measured in the same run, in GFLOP/s.
+    public let peakGFLOPs: Double
+
+    /// `achievedGFLOPs / peakGFLOPs`.
+    public var fractionOfPeak: Double { peakGFLOPs > 0 ? achievedGFLOPs / peakGFLOPs : 0 }
+
+    /// A few aligned lines for a terminal.
+    public var report: String {
+        [
+            "model            \(model)  (batch \(batchSize), 1 BLAS thread)",
+            "throughput       \(fixed(samplesPerSecond, 0)) samples/s  (median of \(windowSamplesPerSecond.count) windows; step \(fixed(stepMilliseconds, 3)) ms)",
+            "training FLOPs   \(fixed(Double(trainingFLOPsPerSample) / 1e6, 2)) MFLOP/sample",
+            "achieved         \(fixed(achievedGFLOPs, 1)) GFLOP/s",
+            "sgemm peak       \(fixed(peakGFLOPs, 1)) GFLOP/s  (512x512x512, 1 thread)",
+            "fraction of peak \(fixed(100 * fractionOfPeak, 1)) %",
+        ].joined(separator: "\n")
+    }
+}
+
+/// Times full single-process training steps (forward, cross-entropy, backward, SGD with
+/// momentum) of a model on random data with one BLAS thread.
+///
+/// ```swift
+/// let r = try StepBenchmark.run(model: "seed-cnn", batchSize: 64, measuredSeconds: 3)
+/// print(r.samplesPerSecond)
+/// ```
+public enum StepBenchmark {
+    /// Runs `warmupSteps` untimed steps, then timed windows filling `measuredSeconds`, and
+    /// measures the sgemm peak. Throws for an unknown model or bad batch size.
+    public static func run(model name: String, batchSize: Int, warmupSteps: Int = 20,
+                           measuredSeconds: Double = 5) throws -> StepBenchmarkResult {
+        guard batchSize > 0 else {
+            throw NeuralNetError.invalidHyperparameter(name: "batch size", value: "\(batchSize)", expected: "> 0")
+        }
+        setBLASThreads(1)
+        let model = try ModelZoo.make(name, seed: 1)
+        model.setTraining(true)
+        var rng = SeededRNG(seed: 2)
+        let input = Tensor(shape: [batchSize] + model.inputShape)
+        for i in 0..<input.count { input.data[i] = rng.nextNormal() }
+        let labels = (0..<batchSize).map { _ in Int32(rng.next(below: model.outputCount)) }
+        let loss = CrossEntropyLoss()
+        let sgd = try SGD(parameterCount: model.parameterCount, momentum: 0.9)
+
+        func step() {
+            model.zeroGradients()
+            let logits = model.forward(input)
+            _ = labels.withUnsafeBufferPointer { loss.forward(logits, labels: $0) }
+            model.backward(loss.backward())
+            sgd.step(model.arena, learningRate: 0.001)
+        }
+        for _ in 0..<warmupSteps { step() }
+
+        let clock = ContinuousClock()
+        let windows = 7
+        let windowSeconds = measuredSeconds / Double(windows)
+        var rates: [Double] = []
+        for _ in 0..<windows {
+            var steps = 0
+            let start = clock.now
+            var elapsed = 0.0
+            repeat {
+                step()
+                steps += 1
+                elapsed = seconds(clock.now - start)
+            } while elapsed < windowSeconds
+            rates.append(Double(steps * batchSize) / elapsed)
+        }
+        let median = rates.sorted()[windows / 2]
+        let flops = model.trainingFLOPsPerSample
+        return StepBenchmarkResult(
+            model: name, batchSize: batchSize, samplesPerSecond: median, windowSamplesPerSecond: rates,
+            stepMilliseconds: 1000 * Double(batchSize) / median, trainingFLOPsPerSample: flops,
+            achievedGFLOPs: Double(flops) * median / 1e9, peakGFLOPs: sgemmPeak(seconds: min(1, measuredSeconds / 4)))
+    }
+
+    /// Best single-thread 512³ sgemm rate over a few repetitions, in GFLOP/s.
+    static func sgemmPeak(seconds budget: Double) -> Double {
+        let n = 512
+        let a = [Float](repeating: 0.5, count: n * n), b = [Float](repeating: 0.25, count: n * n)
+        var c = [Float](repeating: 0, count: n * n)
+        let clock = ContinuousClock()
+        var best = 0.0
+        let start = clock.now
+        repeat {
+            let t0 = clock.now
+            for _ in 0..<4 {
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(n), Int32(n), 1,
+                            a, Int32(n), b, Int32(n), 0, &c, Int32(n))
+            }
+            let dt = seconds(clock.now - t0)
+            best = max(best, 4 * 2 * Double(n * n * n) / dt / 1e9)
+        } while seconds(clock.now - start) < budget
+        return best
+    }
+
+    private static func seconds(_ d: Duration) -> Double {
+        let c = d.components
+        return Double(c.seconds) + Double(c.attoseconds) * 1e-18
+    }
+}
+
+/// `value` with `digits` decimals, without Foundation.
+func fixed(_ value: Double, _ digits: Int) -> String {
+    guard value.isFinite else { return "\(value)" }
+    var scale = 1.0
+    for _ in 0..<digits { scale *= 10 }
+    let r = (abs(value) * scale).rounded()
+    let whole = Int(r / scale), frac = Int(r - Double(whole) * scale)
+    var s = (value < 0 ? "-" : "") + "\(whole)"
+    if digits > 0 {
+        let f = "\(frac)"
+        s += "." + String(repeating: "0", count: digits - f.count) + f
+    }
+    return s
+}

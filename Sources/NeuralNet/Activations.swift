@@ -1,0 +1,314 @@
+import Foundation
+
+/// Shared storage of the element-wise activations: the cached input, a reused output and a
+/// reused input gradient, all the shape of the input.
+public class ElementwiseActivation {
+    let output = Tensor(shape: [0])
+    let gradInput = Tensor(shape: [0])
+    var input: Tensor?
+    private var cachedShape: [Int] = []
+
+    init() {}
+
+    /// Per-sample shape is unchanged.
+    public func outputShape(forInput shape: [Int]) throws -> [Int] { shape }
+
+    @inline(__always)
+    func prepare(_ x: Tensor) {
+        if shapeChanged(&cachedShape, x) {
+            output.resize(to: x.shape)
+            gradInput.resize(to: x.shape)
+        }
+        input = x
+    }
+
+    @inline(__always)
+    func checkGradient(_ dy: Tensor, _ name: String) {
+        precondition(dy.shape == output.shape, "\(name).backward: gradient \(dy.shape), output \(output.shape)")
+    }
+}
+
+/// `max(0, x)`, PyTorch's `nn.ReLU`. Any shape.
+///
+/// ```swift
+/// ReLU().forward(Tensor(shape: [2], values: [-1, 2])).values   // [0, 2]
+/// ```
+public final class ReLU: ElementwiseActivation, Layer {
+    /// A ReLU.
+    public override init() {}
+    public var description: String { "ReLU()" }
+    // x: [N, ...] -> [N, ...]
+    public func forward(_ x: Tensor) -> Tensor {
+        prepare(x)
+        let a = x.data, y = output.data
+        for i in 0..<x.count { y[i] = a[i] > 0 ? a[i] : 0 }
+        return output
+    }
+    public func backward(_ dy: Tensor, computeInputGradient: Bool) -> Tensor? {
+        checkGradient(dy, "ReLU")
+        guard computeInputGradient else { return nil }
+        let y = output.data, g = dy.data, dx = gradInput.data
+        for i in 0..<dy.count { dx[i] = y[i] > 0 ? g[i] : 0 }
+        return gradInput
+    }
+}
+
+/// `x` for `x > 0`, else `negativeSlope·x`; PyTorch's `nn.LeakyReLU` (default slope 0.01).
+public final class LeakyReLU: ElementwiseActivation, Layer {
+    /// The slope for negative inputs.
+    public let negativeSlope: Float
+    /// A leaky ReLU, e.g. `LeakyReLU(negativeSlope: 0.2)`.
+    public init(negativeSlope: Float = 0.01) { self.negativeSlope = negativeSlope }
+    public var description: String { "LeakyReLU(negative_slope=\(negativeSlope))" }
+    // x: [N, ...] -> [N, ...]
+    public func forward(_ x: Tensor) -> Tensor {
+        prepare(x)
+        let a = x.data, y = output.data, s = negativeSlope
+        for i in 0..<x.count { y[i] = a[i] > 0 ? a[i] : s * a[i] }
+        return output
+    }
+    public func backward(_ dy: Tensor, computeInputGradient: Bool) -> Tensor? {
+        checkGradient(dy, "LeakyReLU")
+        guard computeInputGradient, let x = input else { return nil }
+        let a = x.data, g = dy.data, dx = gradInput.data, s = negativeSlope
+        for i in 0..<dy.count { dx[i] = a[i] > 0 ? g[i] : s * g[i] }
+        return gradInput
+    }
+}
+
+/// `1 / (1 + e^-x)`, PyTorch's `nn.Sigmoid`. Any shape.
+public final class Sigmoid: ElementwiseActivation, Layer {
+    /// A sigmoid.
+    public override init() {}
+    public var description: String { "Sigmoid()" }
+    // x: [N, ...] -> [N, ...]
+    public func forward(_ x: Tensor) -> Tensor {
+        prepare(x)
+        let a = x.data, y = output.data
+        for i in 0..<x.count { y[i] = 1 / (1 + expf(-a[i])) }
+        return output
+    }
+    public func backward(_ dy: Tensor, computeInputGradient: Bool) -> Tensor? {
+        checkGradient(dy, "Sigmoid")
+        guard computeInputGradient else { return nil }
+        let y = output.data, g = dy.data, dx = gradInput.data
+        for i in 0..<dy.count { dx[i] = g[i] * y[i] * (1 - y[i]) }
+        return gradInput
+    }
+}
+
+/// Hyperbolic tangent, PyTorch's `nn.Tanh`. Any shape.
+public final class Tanh: ElementwiseActivation, Layer {
+    /// A tanh.
+    public override init() {}
+    public var description: String { "Tanh()" }
+    // x: [N, ...] -> [N, ...]
+    public func forward(_ x: Tensor) -> Tensor {
+        prepare(x)
+        let a = x.data, y = output.data
+        for i in 0..<x.count { y[i] = tanhf(a[i]) }
+        return output
+    }
+    public func backward(_ dy: Tensor, computeInputGradient: Bool) -> Tensor? {
+        checkGradient(dy, "Tanh")
+        guard computeInputGradient else { return nil }
+        let y = output.data, g = dy.data, dx = gradInput.data
+        for i in 0..<dy.count { dx[i] = g[i] * (1 - y[i] * y[i]) }
+        return gradInput
+    }
+}
+
+/// `log(1 + e^x)` (linear above `threshold` like PyTorch's `nn.Softplus(beta=1, threshold=20)`).
+public final class Softplus: ElementwiseActivation, Layer {
+    /// Above this input the output is `x` itself.
+    public let threshold: Float
+    /// A softplus.
+    public init(threshold: Float = 20) { self.threshold = threshold }
+    public var description: String { "Softplus(beta=1.0, threshold=\(threshold))" }
+    // x: [N, ...] -> [N, ...]
+    public func forward(_ x: Tensor) -> Tensor {
+        prepare(x)
+        let a = x.data, y = output.data
+        for i in 0..<x.count { y[i] = a[i] > threshold ? a[i] : log1pf(expf(a[i])) }
+        return output
+    }
+    public func backward(_ dy: Tensor, computeInputGradient: Bool) -> Tensor? {
+        checkGradient(dy, "Softplus")
+        guard computeInputGradient, let x = input else { return nil }
+        let a = x.data, g = dy.data, dx = gradInput.data
+        for i in 0..<dy.count { dx[i] = a[i] > threshold ? g[i] : g[i] / (1 + expf(-a[i])) }
+        return gradInput
+    }
+}
+
+/// `x` for `x > 0`, else `alpha·(e^x - 1)`; PyTorch's `nn.ELU` (alpha 1).
+public final class ELU: ElementwiseActivation, Layer {
+    /// Scale of the negative branch.
+    public let alpha: Float
+    /// An ELU.
+    public init(alpha: Float = 1) { self.alpha = alpha }
+    public var description: String { "ELU(alpha=\(alpha))" }
+    // x: [N, ...] -> [N, ...]
+    public func forward(_ x: Tensor) -> Tensor {
+        prepare(x)
+        let a = x.data, y = output.data
+        for i in 0..<x.count { y[i] = a[i] > 0 ? a[i] : alpha * expm1f(a[i]) }
+        return output
+    }
+    public func backward(_ dy: Tensor, computeInputGradient: Bool) -> Tensor? {
+        checkGradient(dy, "ELU")
+        guard computeInputGradient, let x = input else { return nil }
+        let a = x.data, y = output.data, g = dy.data, dx = gradInput.data
+        for i in 0..<dy.count { dx[i] = a[i] > 0 ? g[i] : g[i] * (y[i] + alpha) }
+        return gradInput
+    }
+}
+
+/// Softmax over the last dimension of `[N, C]`, PyTorch's `nn.Softmax(dim=1)`.
+public final class Softmax: ElementwiseActivation, Layer {
+    /// A softmax over dim 1.
+    public override init() {}
+    public var description: String { "Softmax(dim=1)" }
+    // x: [N, C] -> [N, C]
+    public func forward(_ x: Tensor) -> Tensor {
+        prepare(x)
+        precondition(x.shape.count == 2, "Softmax: input \(x.shape) must be [N, C]")
+        let c = x.shape[1]
+        for r in 0..<x.shape[0] {
+            let a = x.data + r * c, y = output.data + r * c
+            var m = -Float.infinity
+            for j in 0..<c { m = max(m, a[j]) }
+            var s: Float = 0
+            for j in 0..<c { y[j] = expf(a[j] - m); s += y[j] }
+            let inv = 1 / s
+            for j in 0..<c { y[j] *= inv }
+        }
+        return output
+    }
+    // dx = y ⊙ (dy - Σ dy·y)
+    public func backward(_ dy: Tensor, computeInputGradient: Bool) -> Tensor? {
+        checkGradient(dy, "Softmax")
+        guard computeInputGradient else { return nil }
+        let c = dy.shape[1]
+        for r in 0..<dy.shape[0] {
+            let y = output.data + r * c, g = dy.data + r * c, dx = gradInput.data + r * c
+            var dot: Float = 0
+            for j in 0..<c { dot += g[j] * y[j] }
+            for j in 0..<c { dx[j] = y[j] * (g[j] - dot) }
+        }
+        return gradInput
+    }
+}
+
+/// Log-softmax over the last dimension of `[N, C]`, PyTorch's `nn.LogSoftmax(dim=1)`;
+/// pair it with ``NLLLoss``.
+public final class LogSoftmax: ElementwiseActivation, Layer {
+    /// A log-softmax over dim 1.
+    public override init() {}
+    public var description: String { "LogSoftmax(dim=1)" }
+    // x: [N, C] -> [N, C]
+    public func forward(_ x: Tensor) -> Tensor {
+        prepare(x)
+        precondition(x.shape.count == 2, "LogSoftmax: input \(x.shape) must be [N, C]")
+        let c = x.shape[1]
+        for r in 0..<x.shape[0] {
+            let a = x.data + r * c, y = output.data + r * c
+            var m = -Float.infinity
+            for j in 0..<c { m = max(m, a[j]) }
+            var s: Float = 0
+            for j in 0..<c { s += expf(a[j] - m) }
+            let lse = m + logf(s)
+            for j in 0..<c { y[j] = a[j] - lse }
+        }
+        return output
+    }
+    // dx = dy - softmax · Σ dy
+    public func backward(_ dy: Tensor, computeInputGradient: Bool) -> Tensor? {
+        checkGradient(dy, "LogSoftmax")
+        guard computeInputGradient else { return nil }
+        let c = dy.shape[1]
+        for r in 0..<dy.shape[0] {
+            let y = output.data + r * c, g = dy.data + r * c, dx = gradInput.data + r * c
+            var sum: Float = 0
+            for j in 0..<c { sum += g[j] }
+            for j in 0..<c { dx[j] = g[j] - expf(y[j]) * sum }
+        }
+        return gradInput
+    }
+}
+
+/// Flattens every dimension after the batch, PyTorch's `nn.Flatten()`; a view, no copy.
+///
+/// ```swift
+/// Flatten()   // [N, 32, 11, 11] -> [N, 3872]
+/// ```
+public final class Flatten: Layer {
+    private var view: Tensor?
+    private var gradView: Tensor?
+    private var inputShape: [Int] = []
+    private var flatShape: [Int] = []
+    /// A flatten layer.
+    public init() {}
+    public var description: String { "Flatten(start_dim=1, end_dim=-1)" }
+    public func outputShape(forInput shape: [Int]) throws -> [Int] { [shape.reduce(1, *)] }
+    // x: [N, ...] -> [N, F]
+    public func forward(_ x: Tensor) -> Tensor {
+        if shapeChanged(&inputShape, x) {
+            flatShape = [x.shape[0], x.count / max(x.shape[0], 1)]
+            view = Tensor(viewing: x.data, shape: flatShape)
+            gradView = nil
+        }
+        view!.aim(at: x.data, shape: flatShape)
+        return view!
+    }
+    public func backward(_ dy: Tensor, computeInputGradient: Bool) -> Tensor? {
+        precondition(dy.shape == flatShape, "Flatten.backward: gradient \(dy.shape), output \(flatShape)")
+        guard computeInputGradient else { return nil }
+        if gradView == nil { gradView = Tensor(viewing: dy.data, shape: inputShape) }
+        gradView!.aim(at: dy.data, shape: inputShape)
+        return gradView
+    }
+}
+
+/// Zeroes each element with probability `p` in training and scales the rest by `1/(1-p)`;
+/// the identity in evaluation. PyTorch's `nn.Dropout`. Masks come from ``SeededRNG``,
+/// reseeded by ``Sequential/setRandomSeed(_:)``.
+public final class Dropout: ElementwiseActivation, Layer {
+    /// Drop probability.
+    public let p: Float
+    private var training = true
+    private var rng = SeededRNG(seed: 0)
+    private let mask = Tensor(shape: [0])
+    private var maskShape: [Int] = []
+    private var lastWasTraining = false
+
+    /// A dropout layer with drop probability `p` in `[0, 1)`.
+    public init(p: Float = 0.5) {
+        precondition(p >= 0 && p < 1, "Dropout: p \(p) must be in [0, 1)")
+        self.p = p
+    }
+    public var description: String { "Dropout(p=\(p), inplace=False)" }
+    public func setTraining(_ training: Bool) { self.training = training }
+    public func setRandomSeed(_ seed: UInt64) { rng = SeededRNG(seed: seed) }
+    // x: [N, ...] -> [N, ...]
+    public func forward(_ x: Tensor) -> Tensor {
+        prepare(x)
+        lastWasTraining = training
+        guard training else { output.data.update(from: x.data, count: x.count); return output }
+        if maskShape != x.shape { maskShape = x.shape; mask.resize(to: x.shape) }
+        let a = x.data, y = output.data, m = mask.data, scale = 1 / (1 - p)
+        for i in 0..<x.count {
+            m[i] = rng.nextFloat() < p ? 0 : scale
+            y[i] = a[i] * m[i]
+        }
+        return output
+    }
+    public func backward(_ dy: Tensor, computeInputGradient: Bool) -> Tensor? {
+        checkGradient(dy, "Dropout")
+        guard computeInputGradient else { return nil }
+        if !lastWasTraining { gradInput.data.update(from: dy.data, count: dy.count); return gradInput }
+        let g = dy.data, m = mask.data, dx = gradInput.data
+        for i in 0..<dy.count { dx[i] = g[i] * m[i] }
+        return gradInput
+    }
+}

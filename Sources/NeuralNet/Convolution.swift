@@ -1,0 +1,241 @@
+/// A 2-D convolution, PyTorch's `nn.Conv2d`, computed as im2col + one GEMM per group over
+/// the whole batch.
+///
+/// Weight `[out, in/groups, k, k]`, bias `[out]`, both uniform in `±1/sqrt(in/groups·k·k)`.
+/// Output size per spatial dim: `floor((in + 2·padding - dilation·(k-1) - 1) / stride) + 1`.
+/// `groups == in == out` is a depthwise convolution.
+///
+/// ```swift
+/// let conv = Conv2d(1, 16, kernelSize: 3, stride: 2)   // [N, 1, 28, 28] -> [N, 16, 13, 13]
+/// ```
+public final class Conv2d: Layer, FLOPCounting {
+    /// Input channels.
+    public let inChannels: Int
+    /// Output channels.
+    public let outChannels: Int
+    /// Square kernel side.
+    public let kernelSize: Int
+    /// Stride in both directions.
+    public let stride: Int
+    /// Zero padding on every side.
+    public let padding: Int
+    /// Spacing between kernel taps.
+    public let dilation: Int
+    /// Channel groups (1: dense; `inChannels`: depthwise).
+    public let groups: Int
+    /// Whether the layer has a bias.
+    public let hasBias: Bool
+
+    private var weight: UnsafeMutablePointer<Float>!
+    private var weightGrad: UnsafeMutablePointer<Float>!
+    private var bias: UnsafeMutablePointer<Float>!
+    private var biasGrad: UnsafeMutablePointer<Float>!
+    private let output = Tensor(shape: [0])
+    private let gradInput = Tensor(shape: [0])
+    private let columns = Tensor(shape: [0])        // [C·k·k, N·P]
+    private let columnGrad = Tensor(shape: [0])     // [C·k·k, N·P]
+    private let outputT = Tensor(shape: [0])        // [O, N·P]
+    private var input: Tensor?
+    private var cachedShape: [Int] = []
+    private var n = 0, h = 0, w = 0, oh = 0, ow = 0
+
+    /// A convolution; throws nothing, but traps on non-positive sizes or channels not divisible by `groups`.
+    public init(_ inChannels: Int, _ outChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
+                dilation: Int = 1, groups: Int = 1, bias: Bool = true) {
+        precondition(inChannels > 0 && outChannels > 0 && kernelSize > 0 && stride > 0 && padding >= 0 && dilation > 0 && groups > 0,
+                     "Conv2d: invalid sizes in=\(inChannels) out=\(outChannels) k=\(kernelSize) s=\(stride) p=\(padding) d=\(dilation) g=\(groups)")
+        precondition(inChannels % groups == 0 && outChannels % groups == 0,
+                     "Conv2d: channels \(inChannels)->\(outChannels) not divisible by groups \(groups)")
+        self.inChannels = inChannels
+        self.outChannels = outChannels
+        self.kernelSize = kernelSize
+        self.stride = stride
+        self.padding = padding
+        self.dilation = dilation
+        self.groups = groups
+        self.hasBias = bias
+    }
+
+    private var kernelArea: Int { kernelSize * kernelSize }
+    private var groupK: Int { inChannels / groups * kernelArea }   // columns rows per group
+    private var groupOut: Int { outChannels / groups }
+
+    public var description: String {
+        var s = "Conv2d(\(inChannels), \(outChannels), kernel_size=(\(kernelSize), \(kernelSize)), stride=(\(stride), \(stride))"
+        if padding != 0 { s += ", padding=(\(padding), \(padding))" }
+        if dilation != 1 { s += ", dilation=(\(dilation), \(dilation))" }
+        if groups != 1 { s += ", groups=\(groups)" }
+        if !hasBias { s += ", bias=False" }
+        return s + ")"
+    }
+    public var parameterSpecs: [TensorSpec] {
+        [TensorSpec("weight", [outChannels, inChannels / groups, kernelSize, kernelSize])]
+            + (hasBias ? [TensorSpec("bias", [outChannels])] : [])
+    }
+    public func bind(parameters: UnsafeMutablePointer<Float>, gradients: UnsafeMutablePointer<Float>,
+                     buffers: UnsafeMutablePointer<Float>) {
+        let wc = outChannels * groupK
+        weight = parameters
+        weightGrad = gradients
+        bias = parameters + wc
+        biasGrad = gradients + wc
+    }
+    public func resetParameters(rng: inout SeededRNG) {
+        let i = Initializer.pytorchDefault(fanIn: groupK)
+        i.fill(UnsafeMutableBufferPointer(start: weight, count: outChannels * groupK), rng: &rng)
+        if hasBias { i.fill(UnsafeMutableBufferPointer(start: bias, count: outChannels), rng: &rng) }
+    }
+
+    /// Output side for an input side.
+    public func outputSize(_ side: Int) -> Int {
+        (side + 2 * padding - dilation * (kernelSize - 1) - 1) / stride + 1
+    }
+    public func outputShape(forInput shape: [Int]) throws -> [Int] {
+        guard shape.count == 3, shape[0] == inChannels, outputSize(shape[1]) >= 1, outputSize(shape[2]) >= 1 else {
+            throw NeuralNetError.inputShapeMismatch(expected: [inChannels, kernelSize, kernelSize], got: shape)
+        }
+        return [outChannels, outputSize(shape[1]), outputSize(shape[2])]
+    }
+    public func trainingFLOPs(inputShape: [Int], computeInputGradient: Bool) -> Int {
+        let p = outputSize(inputShape[1]) * outputSize(inputShape[2])
+        return 2 * outChannels * groupK * p * (computeInputGradient ? 3 : 2)
+    }
+
+    private func configure(_ x: Tensor) {
+        precondition(x.shape.count == 4 && x.shape[1] == inChannels,
+                     "Conv2d.forward: input \(x.shape), expected [N, \(inChannels), H, W]")
+        n = x.shape[0]; h = x.shape[2]; w = x.shape[3]
+        oh = outputSize(h); ow = outputSize(w)
+        precondition(oh >= 1 && ow >= 1, "Conv2d.forward: input \(x.shape) too small for \(description)")
+        output.resize(to: [n, outChannels, oh, ow])
+        gradInput.resize(to: x.shape)
+        columns.resize(to: [inChannels * kernelArea, n * oh * ow])
+        columnGrad.resize(to: [inChannels * kernelArea, n * oh * ow])
+        outputT.resize(to: [outChannels, n * oh * ow])
+    }
+
+    /// Valid output columns `lo..<hi` for kernel offset `offset` along a side of length `side`.
+    @inline(__always)
+    private func validRange(offset: Int, side: Int, outSide: Int) -> (Int, Int) {
+        // index = o*stride - padding + offset must lie in 0..<side
+        var lo = 0
+        let start = padding - offset
+        if start > 0 { lo = (start + stride - 1) / stride }
+        let top = side - 1 + padding - offset
+        let hi = top < 0 ? 0 : min(outSide, top / stride + 1)
+        return (min(lo, hi), hi)
+    }
+
+    // x: [N, C, H, W] -> columns [C·k·k, N·H'·W']
+    private func im2col(_ x: UnsafePointer<Float>) {
+        let p = oh * ow, np = n * p, k = kernelSize
+        let col = columns.data
+        for c in 0..<inChannels {
+            for i in 0..<k {
+                let (ohLo, ohHi) = validRange(offset: i * dilation, side: h, outSide: oh)
+                for j in 0..<k {
+                    let (owLo, owHi) = validRange(offset: j * dilation, side: w, outSide: ow)
+                    let row = col + ((c * k + i) * k + j) * np
+                    for s in 0..<n {
+                        let dst = row + s * p
+                        let src = x + (s * inChannels + c) * h * w
+                        if ohLo > 0 { dst.update(repeating: 0, count: ohLo * ow) }
+                        if ohHi < oh { (dst + ohHi * ow).update(repeating: 0, count: (oh - ohHi) * ow) }
+                        for y in ohLo..<ohHi {
+                            let d = dst + y * ow
+                            let srow = src + (y * stride - padding + i * dilation) * w - padding + j * dilation
+                            for xo in 0..<owLo { d[xo] = 0 }
+                            if stride == 1 {
+                                (d + owLo).update(from: srow + owLo, count: owHi - owLo)
+                            } else {
+                                for xo in owLo..<owHi { d[xo] = srow[xo * stride] }
+                            }
+                            for xo in owHi..<ow { d[xo] = 0 }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    // columnGrad [C·k·k, N·H'·W'] -> dx [N, C, H, W] (accumulating overlapping taps)
+    private func col2im(_ dx: UnsafeMutablePointer<Float>) {
+        let p = oh * ow, np = n * p, k = kernelSize
+        let col = columnGrad.data
+        dx.update(repeating: 0, count: n * inChannels * h * w)
+        for c in 0..<inChannels {
+            for i in 0..<k {
+                let (ohLo, ohHi) = validRange(offset: i * dilation, side: h, outSide: oh)
+                for j in 0..<k {
+                    let (owLo, owHi) = validRange(offset: j * dilation, side: w, outSide: ow)
+                    let row = col + ((c * k + i) * k + j) * np
+                    for s in 0..<n {
+                        let src = row + s * p
+                        let dst = dx + (s * inChannels + c) * h * w
+                        for y in ohLo..<ohHi {
+                            let sr = src + y * ow
+                            let drow = dst + (y * stride - padding + i * dilation) * w - padding + j * dilation
+                            if stride == 1 {
+                                for xo in owLo..<owHi { drow[xo] += sr[xo] }
+                            } else {
+                                for xo in owLo..<owHi { drow[xo * stride] += sr[xo] }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    // x: [N, C, H, W] -> [N, O, H', W']
+    public func forward(_ x: Tensor) -> Tensor {
+        if shapeChanged(&cachedShape, x) { configure(x) }
+        input = x
+        im2col(x.data)
+        let p = oh * ow, np = n * p, gk = groupK, go = groupOut
+        for g in 0..<groups {
+            gemm(transA: false, transB: false, m: go, n: np, k: gk, a: weight + g * go * gk, lda: gk,
+                 b: columns.data + g * gk * np, ldb: np, beta: 0, c: outputT.data + g * go * np, ldc: np)
+        }
+        // [O, N·P] -> [N, O, P] plus bias
+        let t = outputT.data, y = output.data
+        for o in 0..<outChannels {
+            let b: Float = hasBias ? bias[o] : 0
+            for s in 0..<n {
+                let src = t + o * np + s * p, dst = y + (s * outChannels + o) * p
+                for q in 0..<p { dst[q] = src[q] + b }
+            }
+        }
+        return output
+    }
+
+    // dy: [N, O, H', W'] -> dx: [N, C, H, W]; dW += dyᵀ-columns, db += Σ dy
+    public func backward(_ dy: Tensor, computeInputGradient: Bool) -> Tensor? {
+        guard input != nil else { preconditionFailure("Conv2d.backward before forward") }
+        precondition(dy.shape == output.shape, "Conv2d.backward: gradient \(dy.shape), output \(output.shape)")
+        let p = oh * ow, np = n * p, gk = groupK, go = groupOut
+        let t = outputT.data, g0 = dy.data
+        for o in 0..<outChannels {
+            var sum: Float = 0
+            for s in 0..<n {
+                let src = g0 + (s * outChannels + o) * p, dst = t + o * np + s * p
+                for q in 0..<p {
+                    dst[q] = src[q]
+                    sum += src[q]
+                }
+            }
+            if hasBias { biasGrad[o] += sum }
+        }
+        for g in 0..<groups {
+            gemm(transA: false, transB: true, m: go, n: gk, k: np, a: t + g * go * np, lda: np,
+                 b: columns.data + g * gk * np, ldb: np, beta: 1, c: weightGrad + g * go * gk, ldc: gk)
+        }
+        guard computeInputGradient else { return nil }
+        for g in 0..<groups {
+            gemm(transA: true, transB: false, m: gk, n: np, k: go, a: weight + g * go * gk, lda: gk,
+                 b: t + g * go * np, ldb: np, beta: 0, c: columnGrad.data + g * gk * np, ldc: np)
+        }
+        col2im(gradInput.data)
+        return gradInput
+    }
+}

@@ -1,0 +1,168 @@
+/// Batch normalisation over the channel dimension: the shared implementation of
+/// ``BatchNorm1d`` (`[N, C]`) and ``BatchNorm2d`` (`[N, C, H, W]`).
+///
+/// Parameters `weight` (ones) and `bias` (zeros); buffers `running_mean` (zeros),
+/// `running_var` (ones) and `num_batches_tracked` like PyTorch. Training normalises with
+/// the batch statistics and updates the running ones with momentum 0.1, using the
+/// unbiased variance for `running_var`; evaluation normalises with the running ones.
+public class BatchNorm: Layer {
+    /// Channels (features).
+    public let features: Int
+    /// Added to the variance.
+    public let epsilon: Float
+    /// Weight of the new batch statistic in the running average.
+    public let momentum: Float
+    let spatial: Bool
+    private var training = true
+    private var gamma: UnsafeMutablePointer<Float>!, beta: UnsafeMutablePointer<Float>!
+    private var gammaGrad: UnsafeMutablePointer<Float>!, betaGrad: UnsafeMutablePointer<Float>!
+    private var runningMean: UnsafeMutablePointer<Float>!, runningVar: UnsafeMutablePointer<Float>!
+    private var batchesTracked: UnsafeMutablePointer<Float>!
+    private let output = Tensor(shape: [0])
+    private let gradInput = Tensor(shape: [0])
+    private let normalized = Tensor(shape: [0])     // x̂, the input's shape
+    private var invStd: [Float]
+    private var cachedShape: [Int] = []
+    private var usedBatchStats = true
+
+    init(features: Int, epsilon: Float, momentum: Float, spatial: Bool) {
+        precondition(features > 0, "BatchNorm: features \(features) must be positive")
+        self.features = features
+        self.epsilon = epsilon
+        self.momentum = momentum
+        self.spatial = spatial
+        invStd = [Float](repeating: 0, count: features)
+    }
+
+    public var description: String {
+        "BatchNorm\(spatial ? "2d" : "1d")(\(features), eps=\(epsilon), momentum=\(momentum), affine=True, track_running_stats=True)"
+    }
+    public var parameterSpecs: [TensorSpec] { [TensorSpec("weight", [features]), TensorSpec("bias", [features])] }
+    public var bufferSpecs: [TensorSpec] {
+        [TensorSpec("running_mean", [features]), TensorSpec("running_var", [features]),
+         TensorSpec("num_batches_tracked", [], isInteger: true)]
+    }
+    public func bind(parameters: UnsafeMutablePointer<Float>, gradients: UnsafeMutablePointer<Float>,
+                     buffers: UnsafeMutablePointer<Float>) {
+        gamma = parameters; beta = parameters + features
+        gammaGrad = gradients; betaGrad = gradients + features
+        runningMean = buffers; runningVar = buffers + features; batchesTracked = buffers + 2 * features
+    }
+    public func resetParameters(rng: inout SeededRNG) {
+        gamma.update(repeating: 1, count: features)
+        beta.update(repeating: 0, count: features)
+        runningMean.update(repeating: 0, count: features)
+        runningVar.update(repeating: 1, count: features)
+        batchesTracked.pointee = 0
+    }
+    public func setTraining(_ training: Bool) { self.training = training }
+    public func outputShape(forInput shape: [Int]) throws -> [Int] {
+        guard shape.count == (spatial ? 3 : 1), shape[0] == features else {
+            throw NeuralNetError.inputShapeMismatch(expected: spatial ? [features, 0, 0] : [features], got: shape)
+        }
+        return shape
+    }
+
+    // x: [N, C] or [N, C, H, W] -> same shape
+    public func forward(_ x: Tensor) -> Tensor {
+        if shapeChanged(&cachedShape, x) {
+            precondition(x.shape.count == (spatial ? 4 : 2) && x.shape[1] == features,
+                         "\(description): input \(x.shape) has the wrong shape")
+            output.resize(to: x.shape); gradInput.resize(to: x.shape); normalized.resize(to: x.shape)
+        }
+        let n = x.shape[0], plane = spatial ? x.shape[2] * x.shape[3] : 1, m = n * plane
+        usedBatchStats = training
+        invStd.withUnsafeMutableBufferPointer { inv in
+            for c in 0..<features {
+                var mean: Float, variance: Float
+                if training {
+                    var s = 0.0, s2 = 0.0
+                    for b in 0..<n {
+                        let p = x.data + (b * features + c) * plane
+                        for q in 0..<plane { s += Double(p[q]) }
+                    }
+                    let mu = s / Double(m)
+                    for b in 0..<n {
+                        let p = x.data + (b * features + c) * plane
+                        for q in 0..<plane { let d = Double(p[q]) - mu; s2 += d * d }
+                    }
+                    mean = Float(mu)
+                    variance = Float(s2 / Double(m))
+                    let unbiased = m > 1 ? Float(s2 / Double(m - 1)) : variance
+                    runningMean[c] = (1 - momentum) * runningMean[c] + momentum * mean
+                    runningVar[c] = (1 - momentum) * runningVar[c] + momentum * unbiased
+                } else {
+                    mean = runningMean[c]
+                    variance = runningVar[c]
+                }
+                let istd = 1 / (variance + epsilon).squareRoot()
+                inv[c] = istd
+                let g = gamma[c], bt = beta[c]
+                for b in 0..<n {
+                    let off = (b * features + c) * plane
+                    let p = x.data + off, xh = normalized.data + off, y = output.data + off
+                    for q in 0..<plane {
+                        xh[q] = (p[q] - mean) * istd
+                        y[q] = g * xh[q] + bt
+                    }
+                }
+            }
+        }
+        if training { batchesTracked.pointee += 1 }
+        return output
+    }
+
+    // dy -> dx; dγ += Σ dy·x̂, dβ += Σ dy
+    public func backward(_ dy: Tensor, computeInputGradient: Bool) -> Tensor? {
+        precondition(dy.shape == output.shape, "\(description).backward: gradient \(dy.shape), output \(output.shape)")
+        let n = dy.shape[0], plane = spatial ? dy.shape[2] * dy.shape[3] : 1, m = Float(n * plane)
+        invStd.withUnsafeBufferPointer { inv in
+            for c in 0..<features {
+                var sdy: Float = 0, sdyx: Float = 0
+                for b in 0..<n {
+                    let off = (b * features + c) * plane
+                    let g = dy.data + off, xh = normalized.data + off
+                    for q in 0..<plane { sdy += g[q]; sdyx += g[q] * xh[q] }
+                }
+                gammaGrad[c] += sdyx
+                betaGrad[c] += sdy
+                guard computeInputGradient else { continue }
+                let k = gamma[c] * inv[c]
+                for b in 0..<n {
+                    let off = (b * features + c) * plane
+                    let g = dy.data + off, xh = normalized.data + off, dx = gradInput.data + off
+                    if usedBatchStats {
+                        for q in 0..<plane { dx[q] = k * (g[q] - sdy / m - xh[q] * sdyx / m) }
+                    } else {
+                        for q in 0..<plane { dx[q] = k * g[q] }
+                    }
+                }
+            }
+        }
+        return computeInputGradient ? gradInput : nil
+    }
+}
+
+/// Batch normalisation of `[N, C]` features, PyTorch's `nn.BatchNorm1d(C)`.
+///
+/// ```swift
+/// BatchNorm1d(128)   // [N, 128] -> [N, 128]
+/// ```
+public final class BatchNorm1d: BatchNorm {
+    /// A BatchNorm1d with PyTorch's defaults (eps 1e-5, momentum 0.1).
+    public init(_ features: Int, epsilon: Float = 1e-5, momentum: Float = 0.1) {
+        super.init(features: features, epsilon: epsilon, momentum: momentum, spatial: false)
+    }
+}
+
+/// Batch normalisation of `[N, C, H, W]` per channel, PyTorch's `nn.BatchNorm2d(C)`.
+///
+/// ```swift
+/// BatchNorm2d(32)   // [N, 32, 28, 28] -> [N, 32, 28, 28]
+/// ```
+public final class BatchNorm2d: BatchNorm {
+    /// A BatchNorm2d with PyTorch's defaults (eps 1e-5, momentum 0.1).
+    public init(_ features: Int, epsilon: Float = 1e-5, momentum: Float = 0.1) {
+        super.init(features: features, epsilon: epsilon, momentum: momentum, spatial: true)
+    }
+}

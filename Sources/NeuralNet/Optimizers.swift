@@ -1,0 +1,162 @@
+/// An optimizer updates `arena.parameters` from `arena.gradients` in one pass over the flat
+/// buffers. Its state buffers have the parameters' layout, so checkpoints save them under
+/// the parameters' names.
+///
+/// ```swift
+/// let sgd = try SGD(parameterCount: model.parameterCount, momentum: 0.9)
+/// sgd.step(model.arena, learningRate: 0.05)
+/// ```
+public protocol Optimizer: AnyObject {
+    /// Applies one update with this step's learning rate.
+    func step(_ arena: ParameterArena, learningRate: Float)
+    /// Named state buffers in the parameters' layout (`momentum_buffer`; `exp_avg`, `exp_avg_sq`).
+    var stateBuffers: [(name: String, buffer: UnsafeMutableBufferPointer<Float>)] { get }
+    /// Steps taken so far (restored from checkpoints; 0 means the state is fresh).
+    var stepCount: Int { get set }
+}
+
+func checkRange(_ name: String, _ value: Float, _ ok: Bool, _ expected: String) throws {
+    guard ok, value.isFinite else {
+        throw NeuralNetError.invalidHyperparameter(name: name, value: "\(value)", expected: expected)
+    }
+}
+
+/// Stochastic gradient descent with PyTorch's `torch.optim.SGD` semantics:
+/// `g = grad + wd·p`; with momentum, `buf = g` on the first step, else
+/// `buf = μ·buf + (1 - dampening)·g`; `g = nesterov ? g + μ·buf : buf`; `p -= lr·g`.
+///
+/// ```swift
+/// let sgd = try SGD(parameterCount: n, momentum: 0.9, weightDecay: 5e-4)
+/// ```
+public final class SGD: Optimizer {
+    /// Momentum factor μ in [0, 1).
+    public let momentum: Float
+    /// Dampening of the gradient in the momentum update, in [0, 1].
+    public let dampening: Float
+    /// Nesterov momentum.
+    public let nesterov: Bool
+    /// L2 penalty added to the gradient.
+    public let weightDecay: Float
+    public var stepCount = 0
+    private let momentumBuffer: UnsafeMutableBufferPointer<Float>
+
+    /// Throws ``NeuralNetError/invalidHyperparameter(name:value:expected:)`` for momentum
+    /// outside [0, 1), dampening outside [0, 1], negative weight decay, or nesterov without
+    /// momentum or with dampening.
+    public init(parameterCount: Int, momentum: Float = 0, dampening: Float = 0, nesterov: Bool = false,
+                weightDecay: Float = 0) throws {
+        try checkRange("momentum", momentum, momentum >= 0 && momentum < 1, "in [0, 1)")
+        try checkRange("dampening", dampening, dampening >= 0 && dampening <= 1, "in [0, 1]")
+        try checkRange("weight decay", weightDecay, weightDecay >= 0, ">= 0")
+        if nesterov && (momentum == 0 || dampening != 0) {
+            throw NeuralNetError.invalidHyperparameter(
+                name: "nesterov", value: "true (momentum \(momentum), dampening \(dampening))",
+                expected: "used with momentum > 0 and dampening 0")
+        }
+        self.momentum = momentum
+        self.dampening = dampening
+        self.nesterov = nesterov
+        self.weightDecay = weightDecay
+        momentumBuffer = .allocate(capacity: momentum > 0 ? parameterCount : 0)
+        momentumBuffer.initialize(repeating: 0)
+    }
+    deinit { momentumBuffer.deallocate() }
+
+    public var stateBuffers: [(name: String, buffer: UnsafeMutableBufferPointer<Float>)] {
+        momentum > 0 ? [("momentum_buffer", momentumBuffer)] : []
+    }
+
+    public func step(_ arena: ParameterArena, learningRate lr: Float) {
+        precondition(lr >= 0 && lr.isFinite, "SGD.step: learning rate \(lr) must be finite and >= 0")
+        let n = arena.parameterCount
+        precondition(momentum == 0 || momentumBuffer.count == n,
+                     "SGD.step: arena has \(n) parameters, optimizer was made for \(momentumBuffer.count)")
+        let p = arena.parameters.baseAddress!, g = arena.gradients.baseAddress!
+        let wd = weightDecay, mu = momentum, damp = 1 - dampening
+        if mu == 0 {
+            for i in 0..<n { p[i] -= lr * (g[i] + wd * p[i]) }
+        } else {
+            let b = momentumBuffer.baseAddress!
+            let first = stepCount == 0
+            if first {
+                for i in 0..<n { b[i] = g[i] + wd * p[i] }
+            } else {
+                for i in 0..<n { b[i] = mu * b[i] + damp * (g[i] + wd * p[i]) }
+            }
+            if nesterov {
+                for i in 0..<n { p[i] -= lr * (g[i] + wd * p[i] + mu * b[i]) }
+            } else {
+                for i in 0..<n { p[i] -= lr * b[i] }
+            }
+        }
+        stepCount += 1
+    }
+}
+
+/// Adam with decoupled weight decay, PyTorch's `torch.optim.AdamW`:
+/// `p *= 1 - lr·wd`; `m = β1·m + (1-β1)·g`; `v = β2·v + (1-β2)·g²`;
+/// `p -= lr/(1-β1ᵗ) · m / (sqrt(v)/sqrt(1-β2ᵗ) + ε)`.
+///
+/// ```swift
+/// let adam = try AdamW(parameterCount: n, weightDecay: 0.01)
+/// ```
+public final class AdamW: Optimizer {
+    /// First-moment decay in [0, 1).
+    public let beta1: Float
+    /// Second-moment decay in [0, 1).
+    public let beta2: Float
+    /// Added to the denominator.
+    public let epsilon: Float
+    /// Decoupled weight decay.
+    public let weightDecay: Float
+    public var stepCount = 0
+    private let expAvg: UnsafeMutableBufferPointer<Float>
+    private let expAvgSq: UnsafeMutableBufferPointer<Float>
+
+    /// Throws for betas outside [0, 1), negative epsilon or weight decay, naming the value.
+    public init(parameterCount: Int, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8,
+                weightDecay: Float = 0.01) throws {
+        try checkRange("beta1", beta1, beta1 >= 0 && beta1 < 1, "in [0, 1)")
+        try checkRange("beta2", beta2, beta2 >= 0 && beta2 < 1, "in [0, 1)")
+        try checkRange("epsilon", epsilon, epsilon >= 0, ">= 0")
+        try checkRange("weight decay", weightDecay, weightDecay >= 0, ">= 0")
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+        self.weightDecay = weightDecay
+        expAvg = .allocate(capacity: parameterCount)
+        expAvg.initialize(repeating: 0)
+        expAvgSq = .allocate(capacity: parameterCount)
+        expAvgSq.initialize(repeating: 0)
+    }
+    deinit { expAvg.deallocate(); expAvgSq.deallocate() }
+
+    public var stateBuffers: [(name: String, buffer: UnsafeMutableBufferPointer<Float>)] {
+        [("exp_avg", expAvg), ("exp_avg_sq", expAvgSq)]
+    }
+
+    public func step(_ arena: ParameterArena, learningRate lr: Float) {
+        precondition(lr >= 0 && lr.isFinite, "AdamW.step: learning rate \(lr) must be finite and >= 0")
+        let n = arena.parameterCount
+        precondition(expAvg.count == n, "AdamW.step: arena has \(n) parameters, optimizer was made for \(expAvg.count)")
+        stepCount += 1
+        let t = Double(stepCount)
+        let bc1 = 1 - pow(Double(beta1), t), bc2 = 1 - pow(Double(beta2), t)
+        let stepSize = Float(Double(lr) / bc1), bc2Root = Float(bc2.squareRoot())
+        let p = arena.parameters.baseAddress!, g = arena.gradients.baseAddress!
+        let m = expAvg.baseAddress!, v = expAvgSq.baseAddress!
+        let decay = 1 - lr * weightDecay, b1 = beta1, b2 = beta2, eps = epsilon
+        for i in 0..<n {
+            p[i] *= decay
+            m[i] = b1 * m[i] + (1 - b1) * g[i]
+            v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i]
+            p[i] -= stepSize * m[i] / (v[i].squareRoot() / bc2Root + eps)
+        }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#else
+import Darwin
+#endif

@@ -1,0 +1,154 @@
+/// 2-D max pooling, PyTorch's `nn.MaxPool2d(kernel_size, stride=kernel_size, padding=0)`.
+///
+/// ```swift
+/// MaxPool2d(kernelSize: 2)   // [N, C, 28, 28] -> [N, C, 14, 14]
+/// ```
+public final class MaxPool2d: Layer {
+    /// Window side.
+    public let kernelSize: Int
+    /// Step between windows (defaults to `kernelSize`).
+    public let stride: Int
+    private let output = Tensor(shape: [0])
+    private let gradInput = Tensor(shape: [0])
+    private var argmax: UnsafeMutablePointer<Int32> = .allocate(capacity: 1)
+    private var argmaxCapacity = 1
+    private var cachedShape: [Int] = []
+
+    /// A max pool; `stride` defaults to `kernelSize`.
+    public init(kernelSize: Int, stride: Int? = nil) {
+        precondition(kernelSize > 0 && (stride ?? 1) > 0, "MaxPool2d: kernel \(kernelSize), stride \(String(describing: stride)) must be positive")
+        self.kernelSize = kernelSize
+        self.stride = stride ?? kernelSize
+    }
+    deinit { argmax.deallocate() }
+    public var description: String { "MaxPool2d(kernel_size=\(kernelSize), stride=\(stride), padding=0, dilation=1, ceil_mode=False)" }
+    public func outputShape(forInput shape: [Int]) throws -> [Int] {
+        guard shape.count == 3, shape[1] >= kernelSize, shape[2] >= kernelSize else {
+            throw NeuralNetError.inputShapeMismatch(expected: [0, kernelSize, kernelSize], got: shape)
+        }
+        return [shape[0], (shape[1] - kernelSize) / stride + 1, (shape[2] - kernelSize) / stride + 1]
+    }
+    // x: [N, C, H, W] -> [N, C, H', W']
+    public func forward(_ x: Tensor) -> Tensor {
+        if shapeChanged(&cachedShape, x) {
+            precondition(x.shape.count == 4, "MaxPool2d: input \(x.shape) must be [N, C, H, W]")
+            let shape = try! outputShape(forInput: Array(x.shape.dropFirst()))
+            output.resize(to: [x.shape[0]] + shape)
+            gradInput.resize(to: x.shape)
+            if output.count > argmaxCapacity {
+                argmax.deallocate()
+                argmax = .allocate(capacity: output.count)
+                argmaxCapacity = output.count
+            }
+        }
+        let planes = x.shape[0] * x.shape[1], h = x.shape[2], w = x.shape[3]
+        let oh = output.shape[2], ow = output.shape[3], k = kernelSize
+        for pl in 0..<planes {
+            let src = x.data + pl * h * w, dst = output.data + pl * oh * ow, arg = argmax + pl * oh * ow
+            for y in 0..<oh {
+                for xo in 0..<ow {
+                    var best = -Float.infinity, bestIndex = (y * stride) * w + xo * stride
+                    for i in 0..<k {
+                        let row = (y * stride + i) * w + xo * stride
+                        for j in 0..<k where src[row + j] > best {
+                            best = src[row + j]
+                            bestIndex = row + j
+                        }
+                    }
+                    dst[y * ow + xo] = best
+                    arg[y * ow + xo] = Int32(bestIndex)
+                }
+            }
+        }
+        return output
+    }
+    // dy: [N, C, H', W'] -> dx: [N, C, H, W], routed to each window's maximum
+    public func backward(_ dy: Tensor, computeInputGradient: Bool) -> Tensor? {
+        precondition(dy.shape == output.shape, "MaxPool2d.backward: gradient \(dy.shape), output \(output.shape)")
+        guard computeInputGradient else { return nil }
+        gradInput.fill(0)
+        let planes = gradInput.shape[0] * gradInput.shape[1], hw = gradInput.shape[2] * gradInput.shape[3]
+        let ohw = output.shape[2] * output.shape[3]
+        for pl in 0..<planes {
+            let g = dy.data + pl * ohw, arg = argmax + pl * ohw, dx = gradInput.data + pl * hw
+            for q in 0..<ohw { dx[Int(arg[q])] += g[q] }
+        }
+        return gradInput
+    }
+}
+
+/// 2-D average pooling, PyTorch's `nn.AvgPool2d(kernel_size, stride=kernel_size, padding=0)`.
+///
+/// ```swift
+/// AvgPool2d(kernelSize: 2)   // [N, C, 28, 28] -> [N, C, 14, 14]
+/// ```
+public final class AvgPool2d: Layer {
+    /// Window side.
+    public let kernelSize: Int
+    /// Step between windows (defaults to `kernelSize`).
+    public let stride: Int
+    private let output = Tensor(shape: [0])
+    private let gradInput = Tensor(shape: [0])
+    private var cachedShape: [Int] = []
+
+    /// An average pool; `stride` defaults to `kernelSize`.
+    public init(kernelSize: Int, stride: Int? = nil) {
+        precondition(kernelSize > 0 && (stride ?? 1) > 0, "AvgPool2d: kernel \(kernelSize), stride \(String(describing: stride)) must be positive")
+        self.kernelSize = kernelSize
+        self.stride = stride ?? kernelSize
+    }
+    public var description: String { "AvgPool2d(kernel_size=\(kernelSize), stride=\(stride), padding=0)" }
+    public func outputShape(forInput shape: [Int]) throws -> [Int] {
+        guard shape.count == 3, shape[1] >= kernelSize, shape[2] >= kernelSize else {
+            throw NeuralNetError.inputShapeMismatch(expected: [0, kernelSize, kernelSize], got: shape)
+        }
+        return [shape[0], (shape[1] - kernelSize) / stride + 1, (shape[2] - kernelSize) / stride + 1]
+    }
+    // x: [N, C, H, W] -> [N, C, H', W']
+    public func forward(_ x: Tensor) -> Tensor {
+        if shapeChanged(&cachedShape, x) {
+            precondition(x.shape.count == 4, "AvgPool2d: input \(x.shape) must be [N, C, H, W]")
+            output.resize(to: [x.shape[0]] + (try! outputShape(forInput: Array(x.shape.dropFirst()))))
+            gradInput.resize(to: x.shape)
+        }
+        let planes = x.shape[0] * x.shape[1], h = x.shape[2], w = x.shape[3]
+        let oh = output.shape[2], ow = output.shape[3], k = kernelSize
+        let scale = 1 / Float(k * k)
+        for pl in 0..<planes {
+            let src = x.data + pl * h * w, dst = output.data + pl * oh * ow
+            for y in 0..<oh {
+                for xo in 0..<ow {
+                    var s: Float = 0
+                    for i in 0..<k {
+                        let row = src + (y * stride + i) * w + xo * stride
+                        for j in 0..<k { s += row[j] }
+                    }
+                    dst[y * ow + xo] = s * scale
+                }
+            }
+        }
+        return output
+    }
+    // dy: [N, C, H', W'] -> dx: [N, C, H, W], spread evenly over each window
+    public func backward(_ dy: Tensor, computeInputGradient: Bool) -> Tensor? {
+        precondition(dy.shape == output.shape, "AvgPool2d.backward: gradient \(dy.shape), output \(output.shape)")
+        guard computeInputGradient else { return nil }
+        gradInput.fill(0)
+        let planes = gradInput.shape[0] * gradInput.shape[1], h = gradInput.shape[2], w = gradInput.shape[3]
+        let oh = output.shape[2], ow = output.shape[3], k = kernelSize
+        let scale = 1 / Float(k * k)
+        for pl in 0..<planes {
+            let g = dy.data + pl * oh * ow, dx = gradInput.data + pl * h * w
+            for y in 0..<oh {
+                for xo in 0..<ow {
+                    let v = g[y * ow + xo] * scale
+                    for i in 0..<k {
+                        let row = dx + (y * stride + i) * w + xo * stride
+                        for j in 0..<k { row[j] += v }
+                    }
+                }
+            }
+        }
+        return gradInput
+    }
+}
