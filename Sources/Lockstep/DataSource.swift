@@ -32,8 +32,11 @@ public struct TrainingData: Sendable {
                 ? try NPYDataset.load(featuresPath: dir + "/test_x.npy", labelsPath: dir + "/test_y.npy", sampleShape: train.sampleShape, classCount: train.classCount) : nil
         default:  // synthetic
             let shape = [1, 28, 28]
-            train = SyntheticDataset.make(count: c.syntheticCount, sampleShape: shape, classCount: 10, seed: c.seed)
-            test = SyntheticDataset.make(count: max(1, c.syntheticCount / 5), sampleShape: shape, classCount: 10, seed: c.seed &+ 1)
+            // One draw split in two, so both halves share the class patterns.
+            let testCount = max(1, c.syntheticCount / 5)
+            let all = SyntheticDataset.make(count: c.syntheticCount + testCount, sampleShape: shape, classCount: 10, seed: c.seed)
+            train = all.slice(0..<c.syntheticCount)
+            test = all.slice(c.syntheticCount..<(c.syntheticCount + testCount))
         }
         if let limit = c.trainLimit, limit < train.count { train = train.slice(0..<limit) }
         if let limit = c.testLimit, let t = test, limit < t.count { test = t.slice(0..<limit) }

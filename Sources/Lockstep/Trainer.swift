@@ -83,11 +83,11 @@ public final class Trainer {
     let gradientScale: Float
 
     /// Optimizer steps taken so far.
-    public private(set) var step = 0
+    public internal(set) var step = 0
     /// The epoch in progress (0-based).
-    public private(set) var epoch = 0
+    public internal(set) var epoch = 0
     /// Optimizer steps taken in the current epoch.
-    public private(set) var stepInEpoch = 0
+    public internal(set) var stepInEpoch = 0
     var resumedFrom: String?
     var lastCheckpointStep = -1
     var lastCheckpointPath: String?
@@ -139,7 +139,8 @@ public final class Trainer {
         guard microSteps / c.accumulate >= 1 else {
             throw CollectiveError("one optimizer step needs \(c.batchSize) x \(world.size) ranks x \(c.accumulate) accumulated = \(c.batchSize * world.size * c.accumulate) samples, but the training set holds \(data.train.count); lower --batch-size, --accumulate or the number of ranks")
         }
-        self.stepsPerEpoch = microSteps / c.accumulate
+        let stepsPerEpoch = microSteps / c.accumulate
+        self.stepsPerEpoch = stepsPerEpoch
         self.totalSteps = stepsPerEpoch * c.epochs
         self.lrScale = c.scaleLR ? Float(world.size) : 1
         self.gradientScale = 1 / Float(world.size * c.accumulate)

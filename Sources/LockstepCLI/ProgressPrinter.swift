@@ -69,8 +69,7 @@ final class ProgressPrinter {
     }
 
     private func say(_ s: String) {
-        print(s)
-        fflush(stdout)
+        FileHandle.standardOutput.write(Data((s + "\n").utf8))
     }
 }
 

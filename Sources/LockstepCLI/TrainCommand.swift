@@ -67,27 +67,27 @@ struct TrainingFlags: ParsableArguments {
             if T.self == String.self { return "\(raw)" as? T }
             throw CollectiveError("--config \(config!): '\(key)' should be a \(T.self), not '\(raw)'")
         }
-        c.model = model ?? (try value("model", String.self)) ?? c.model
-        c.dataset = dataset ?? (try value("dataset", String.self)) ?? c.dataset
-        c.data = data ?? (try value("data", String.self)) ?? c.data
-        c.epochs = epochs ?? (try value("epochs", Int.self)) ?? c.epochs
-        c.batchSize = batchSize ?? (try value("batch-size", Int.self)) ?? c.batchSize
-        c.learningRate = lr ?? (try value("lr", Float.self)) ?? (try value("learning-rate", Float.self)) ?? c.learningRate
-        c.optimizer = optimizer ?? (try value("optimizer", String.self)) ?? c.optimizer
-        c.momentum = momentum ?? (try value("momentum", Float.self)) ?? c.momentum
-        c.nesterov = nesterov || ((try value("nesterov", Bool.self)) ?? c.nesterov)
-        c.weightDecay = weightDecay ?? (try value("weight-decay", Float.self)) ?? c.weightDecay
-        c.schedule = schedule ?? (try value("schedule", String.self)) ?? c.schedule
-        c.warmupSteps = warmupSteps ?? (try value("warmup-steps", Int.self)) ?? c.warmupSteps
-        c.scaleLR = scaleLr || ((try value("scale-lr", Bool.self)) ?? c.scaleLR)
-        c.accumulate = accumulate ?? (try value("accumulate", Int.self)) ?? c.accumulate
-        c.seed = seed ?? (try value("seed", UInt64.self)) ?? c.seed
-        c.normalize = noNormalize ? false : ((try value("normalize", Bool.self)) ?? c.normalize)
-        c.trainLimit = trainLimit ?? (try value("train-limit", Int.self)) ?? c.trainLimit
-        c.testLimit = testLimit ?? (try value("test-limit", Int.self)) ?? c.testLimit
-        c.maxSteps = maxSteps ?? (try value("max-steps", Int.self)) ?? c.maxSteps
-        c.bucketMB = bucketMb ?? (try value("bucket-mb", Double.self)) ?? c.bucketMB
-        c.syntheticCount = syntheticCount ?? (try value("synthetic-count", Int.self)) ?? c.syntheticCount
+        c.model = try model ?? (value("model", String.self)) ?? c.model
+        c.dataset = try dataset ?? (value("dataset", String.self)) ?? c.dataset
+        c.data = try data ?? (value("data", String.self)) ?? c.data
+        c.epochs = try epochs ?? (value("epochs", Int.self)) ?? c.epochs
+        c.batchSize = try batchSize ?? (value("batch-size", Int.self)) ?? c.batchSize
+        c.learningRate = try lr ?? (value("lr", Float.self)) ?? (value("learning-rate", Float.self)) ?? c.learningRate
+        c.optimizer = try optimizer ?? (value("optimizer", String.self)) ?? c.optimizer
+        c.momentum = try momentum ?? (value("momentum", Float.self)) ?? c.momentum
+        c.nesterov = try nesterov || ((value("nesterov", Bool.self)) ?? c.nesterov)
+        c.weightDecay = try weightDecay ?? (value("weight-decay", Float.self)) ?? c.weightDecay
+        c.schedule = try schedule ?? (value("schedule", String.self)) ?? c.schedule
+        c.warmupSteps = try warmupSteps ?? (value("warmup-steps", Int.self)) ?? c.warmupSteps
+        c.scaleLR = try scaleLr || ((value("scale-lr", Bool.self)) ?? c.scaleLR)
+        c.accumulate = try accumulate ?? (value("accumulate", Int.self)) ?? c.accumulate
+        c.seed = try seed ?? (value("seed", UInt64.self)) ?? c.seed
+        c.normalize = try noNormalize ? false : ((value("normalize", Bool.self)) ?? c.normalize)
+        c.trainLimit = try trainLimit ?? (value("train-limit", Int.self)) ?? c.trainLimit
+        c.testLimit = try testLimit ?? (value("test-limit", Int.self)) ?? c.testLimit
+        c.maxSteps = try maxSteps ?? (value("max-steps", Int.self)) ?? c.maxSteps
+        c.bucketMB = try bucketMb ?? (value("bucket-mb", Double.self)) ?? c.bucketMB
+        c.syntheticCount = try syntheticCount ?? (value("synthetic-count", Int.self)) ?? c.syntheticCount
         try c.validate()
         return c
     }
