@@ -35,16 +35,31 @@ public enum FileIO {
         }
         defer { gzclose_r(file) }
         _ = gzbuffer(file, 1 << 18)
-        // Capacity hint: the on-disk size (plain) or the gzip trailer's size modulo 2^32.
-        var out = [UInt8]()
-        out.reserveCapacity(sizeHint(path: path))
-        let chunk = 1 << 20
-        var scratch = [UInt8](repeating: 0, count: chunk)
-        while true {
-            let n = scratch.withUnsafeMutableBytes { gzread(file, $0.baseAddress, UInt32(chunk)) }
-            if n < 0 { throw gzipError(file, path: path) }
-            if n == 0 { break }
-            out.append(contentsOf: scratch[0..<Int(n)])
+        // Read straight into the result, sized by the on-disk size (plain) or the gzip
+        // trailer's size (modulo 2^32); a wrong hint only means more reads below.
+        let hint = max(1, sizeHint(path: path))
+        var failure: DataError? = nil
+        var atEnd = false
+        var out = [UInt8](unsafeUninitializedCapacity: hint) { buf, filled in
+            filled = 0
+            while filled < hint {
+                let want = UInt32(min(hint - filled, 1 << 30))
+                let n = gzread(file, buf.baseAddress! + filled, want)
+                if n < 0 { failure = gzipError(file, path: path); return }
+                if n == 0 { atEnd = true; return }
+                filled += Int(n)
+            }
+        }
+        if let failure { throw failure }
+        if !atEnd {
+            let chunk = 1 << 20
+            var scratch = [UInt8](repeating: 0, count: chunk)
+            while true {
+                let n = scratch.withUnsafeMutableBytes { gzread(file, $0.baseAddress, UInt32(chunk)) }
+                if n < 0 { throw gzipError(file, path: path) }
+                if n == 0 { break }
+                out.append(contentsOf: scratch[0..<Int(n)])
+            }
         }
         var errnum: Int32 = 0
         let message = gzerror(file, &errnum)
@@ -110,7 +125,8 @@ public enum FileIO {
             trailer.withUnsafeMutableBytes({ fread($0.baseAddress, 1, 4, f) }) == 4
         else { return size }
         let isize = Int(trailer[0]) | Int(trailer[1]) << 8 | Int(trailer[2]) << 16 | Int(trailer[3]) << 24
-        // ISIZE is the size modulo 2^32; keep the hint sane for corrupt trailers.
-        return min(isize, size * 1100)
+        // ISIZE is the size modulo 2^32 and garbage in a truncated file: bound the hint (a
+        // larger file is still read completely, by appending).
+        return min(isize, 16 * size + (1 << 16))
     }
 }

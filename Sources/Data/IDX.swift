@@ -17,17 +17,23 @@ public enum IDX {
     /// Reads an unsigned-byte IDX file (plain or gzip) of any dimension count, validating the
     /// header and that the payload is exactly the product of the dimensions.
     public static func read(path: String) throws -> (dimensions: [Int], bytes: [UInt8]) {
-        try parse(FileIO.readAll(path: path), path: path, expectedMagic: nil)
+        let data = try FileIO.readAll(path: path)
+        let (dims, offset) = try parseHeader(data, path: path, expectedMagic: nil)
+        return (dims, Array(data[offset...]))
     }
 
     /// Reads an MNIST images file: magic `0x00000803`, dimensions `[count, rows, cols]`.
     public static func readImages(path: String) throws -> (dimensions: [Int], bytes: [UInt8]) {
-        try parse(FileIO.readAll(path: path), path: path, expectedMagic: imagesMagic)
+        let data = try FileIO.readAll(path: path)
+        let (dims, offset) = try parseHeader(data, path: path, expectedMagic: imagesMagic)
+        return (dims, Array(data[offset...]))
     }
 
     /// Reads an MNIST labels file: magic `0x00000801`, dimensions `[count]`.
     public static func readLabels(path: String) throws -> [UInt8] {
-        try parse(FileIO.readAll(path: path), path: path, expectedMagic: labelsMagic).bytes
+        let data = try FileIO.readAll(path: path)
+        let (_, offset) = try parseHeader(data, path: path, expectedMagic: labelsMagic)
+        return Array(data[offset...])
     }
 
     /// Writes unsigned bytes as an IDX file (gzip-compressed when `gzip`), e.g. to export a
@@ -46,9 +52,10 @@ public enum IDX {
         try FileIO.write(out, to: path, gzip: gzip)
     }
 
-    /// Parses the decompressed contents of an IDX file. `expectedMagic` (if given) must match.
-    static func parse(_ data: [UInt8], path: String, expectedMagic: UInt32?) throws
-        -> (dimensions: [Int], bytes: [UInt8])
+    /// Validates the decompressed contents of an IDX file and returns its dimensions and the
+    /// payload's offset. `expectedMagic` (if given) must match.
+    static func parseHeader(_ data: [UInt8], path: String, expectedMagic: UInt32?) throws
+        -> (dimensions: [Int], payloadOffset: Int)
     {
         guard data.count >= 4 else {
             throw DataError.unsupportedFormat(
@@ -97,7 +104,7 @@ public enum IDX {
                 path: path, dimensions: dims, expectedBytes: overflow ? Int.max : expectedBytes,
                 foundBytes: found)
         }
-        return (dims, Array(data[headerSize...]))
+        return (dims, headerSize)
     }
 
     static func readBigEndian(_ d: [UInt8], at i: Int) -> UInt32 {
@@ -126,7 +133,8 @@ public enum MNISTStyle {
     public static func load(imagesPath: String, labelsPath: String, classCount: Int = 10, name: String)
         throws -> Dataset
     {
-        let (dims, pixels) = try IDX.readImages(path: imagesPath)
+        let data = try FileIO.readAll(path: imagesPath)
+        let (dims, offset) = try IDX.parseHeader(data, path: imagesPath, expectedMagic: IDX.imagesMagic)
         guard dims.count == 3 else {
             throw DataError.unsupportedFormat(
                 path: imagesPath,
@@ -149,12 +157,14 @@ public enum MNISTStyle {
             }
             labels[i] = Int32(b)
         }
-        let features = [Float](unsafeUninitializedCapacity: pixels.count) { buf, n in
-            pixels.withUnsafeBufferPointer { src in
+        let total = data.count - offset
+        let features = [Float](unsafeUninitializedCapacity: total) { buf, n in
+            data.withUnsafeBufferPointer { src in
+                let pixels = src.baseAddress! + offset
                 let scale: Float = 1.0 / 255.0
-                for i in 0..<src.count { buf[i] = Float(src[i]) * scale }
+                for i in 0..<total { buf[i] = Float(pixels[i]) * scale }
             }
-            n = pixels.count
+            n = total
         }
         return Dataset(
             unchecked: name, sampleShape: [1, dims[1], dims[2]], classCount: classCount,

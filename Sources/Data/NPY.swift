@@ -147,11 +147,15 @@ public enum NPY {
         }
         out += Array(header.utf8)
         out.reserveCapacity(out.count + values.count * 4)
+        #if _endian(little)
+        values.withUnsafeBytes { out.append(contentsOf: $0) }
+        #else
         for v in values {
-            let b = v.bitPattern.littleEndian
+            let b = v.bitPattern
             out.append(UInt8(b & 0xFF)); out.append(UInt8((b >> 8) & 0xFF))
             out.append(UInt8((b >> 16) & 0xFF)); out.append(UInt8(b >> 24))
         }
+        #endif
         try FileIO.write(out, to: path, gzip: path.hasSuffix(".gz"))
     }
 

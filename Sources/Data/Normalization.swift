@@ -38,6 +38,18 @@ public struct Normalization: Codable, Sendable, Equatable {
         shape.count == 3 ? shape[0] : 1
     }
 
+    /// Throws ``DataError/invalidNormalization(reason:)`` unless these statistics fit samples
+    /// of `sampleShape` (one mean and std per channel); call it before
+    /// ``Dataset/normalize(_:)`` on statistics that come from outside, e.g. a checkpoint.
+    public func check(sampleShape: [Int]) throws {
+        let channels = Self.channelCount(for: sampleShape)
+        guard mean.count == channels else {
+            throw DataError.invalidNormalization(
+                reason: "statistics for \(mean.count) channel(s), but samples of shape \(sampleShape) "
+                    + "have \(channels); fit the normalization on this dataset again")
+        }
+    }
+
     /// The per-channel mean and (population) standard deviation of `d`, accumulated in
     /// `Double`. A constant channel (std 0) gets std 1 so that applying it only centres.
     public static func fit(_ d: Dataset) -> Normalization {

@@ -135,6 +135,20 @@ import Testing
         #expect(e?.localizedDescription.contains("4 samples") == true)
     }
 
+    @Test func highlyCompressibleGzipIsReadCompletely() throws {
+        // 1 MB of mostly zeros compress ~1000x, far past the reader's size hint.
+        let dir = try TempDir()
+        defer { dir.remove() }
+        var bytes = [UInt8](repeating: 0, count: 1_000_000)
+        bytes[999_999] = 42
+        let p = dir.file("zeros.gz")
+        try IDX.write(dimensions: [1000, 1000], bytes: bytes, to: p, gzip: true)
+        #expect(rawBytes(p).count < 10_000)
+        let (dims, read) = try IDX.read(path: p)
+        #expect(dims == [1000, 1000])
+        #expect(read.count == 1_000_000 && read.last == 42 && read.dropLast().allSatisfy { $0 == 0 })
+    }
+
     @Test func missingFileIsAnError() throws {
         let e = dataError { _ = try IDX.read(path: "/nonexistent/lockstep/file.idx") }
         guard case .fileNotFound(let p, _, _)? = e else { Issue.record("got \(String(describing: e))"); return }

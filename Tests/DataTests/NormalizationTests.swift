@@ -65,6 +65,16 @@ private func channelStats(_ d: Dataset) -> (mean: [Double], std: [Double]) {
         }
     }
 
+    @Test func checkRejectsWrongChannelCount() throws {
+        let n = try Normalization(mean: [0, 0, 0], std: [1, 1, 1])
+        try n.check(sampleShape: [3, 8, 8])
+        guard case .invalidNormalization(let reason)? = dataError({ try n.check(sampleShape: [1, 28, 28]) }) else {
+            Issue.record("channel mismatch accepted"); return
+        }
+        #expect(reason.contains("3 channel(s)") && reason.contains("[1, 28, 28]"))
+        #expect(dataError { try n.check(sampleShape: [784]) } != nil)
+    }
+
     @Test func constantChannelGetsUnitStd() throws {
         let d = try Dataset(name: "c", sampleShape: [3], classCount: 1, features: [4, 4, 4, 4, 4, 4], labels: [0, 0])
         let n = Normalization.fit(d)
