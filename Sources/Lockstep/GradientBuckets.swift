@@ -4,8 +4,8 @@ import NeuralNet
 /// The gradient arena cut into contiguous buckets, walked from the last layer back, each
 /// all-reduced with a non-blocking `MPI_Iallreduce` as soon as backward has finished
 /// every gradient in it, so communication overlaps the rest of backward (as in PyTorch
-/// DDP). Bucket edges fall on tensor edges; a bucket holds at least `bucketBytes` unless
-/// it is the last. Nothing is allocated per step: the requests are reused.
+/// DDP). Bucket edges fall on tensor edges; a bucket holds at most `bucketBytes` unless
+/// one tensor alone is larger. Nothing is allocated per step: the requests are reused.
 final class GradientBuckets {
     /// Bucket ranges in launch order: highest offsets (last layers) first.
     let ranges: [Range<Int>]
@@ -23,9 +23,12 @@ final class GradientBuckets {
         var ranges: [Range<Int>] = []
         var upper = arena.parameterCount
         for view in arena.views.sorted(by: { $0.offset > $1.offset }) {
-            if upper - view.offset >= floatsPerBucket {
-                ranges.append(view.offset..<upper)
-                upper = view.offset
+            // Close the bucket before a tensor that would take it past the cap, so the
+            // last layers' gradients leave while the big early layers are still in backward.
+            let filled = upper - view.range.upperBound
+            if filled > 0 && filled + view.count > floatsPerBucket {
+                ranges.append(view.range.upperBound..<upper)
+                upper = view.range.upperBound
             }
         }
         if upper > 0 { ranges.append(0..<upper) }

@@ -72,7 +72,7 @@ public final class MetricsLog {
     static func encode(_ value: Any) -> String {
         switch value {
         case let s as String:
-            let data = (try? JSONSerialization.data(withJSONObject: [s], options: [])) ?? Data("[\"\"]".utf8)
+            let data = (try? JSONSerialization.data(withJSONObject: [s], options: [.withoutEscapingSlashes])) ?? Data("[\"\"]".utf8)
             return String(decoding: data.dropFirst().dropLast(), as: UTF8.self)
         case let i as Int: return "\(i)"
         case let f as Float: return encode(Double(f))

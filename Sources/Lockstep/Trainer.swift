@@ -294,28 +294,8 @@ public final class Trainer {
     /// every sample counts exactly once. Nil when there is no test set. Collective.
     public func evaluate() throws -> (loss: Double, accuracy: Double)? {
         guard let test = data.test, test.count > 0 else { return nil }
-        model.setTraining(false)
-        defer { model.setTraining(true) }
-        let mine = evaluationRange(count: test.count, rank: world.rank, worldSize: world.size)
-        var sums = [0.0, 0.0, 0.0]   // loss sum, correct, count
-        let batch = configuration.evalBatchSize
-        let evalInput = Tensor(shape: [min(batch, max(mine.count, 1))] + model.inputShape)
-        let evalLabels = UnsafeMutableBufferPointer<Int32>.allocate(capacity: batch)
-        defer { evalLabels.deallocate() }
-        var start = mine.lowerBound
-        while start < mine.upperBound {
-            let n = min(batch, mine.upperBound - start)
-            if evalInput.shape[0] != n { evalInput.resize(to: [n] + model.inputShape) }
-            test.copyRange(start..<(start + n), features: evalInput.data, labels: evalLabels.baseAddress!)
-            let logits = model.forward(evalInput)
-            let (value, correct) = loss.forward(logits, labels: UnsafeBufferPointer(rebasing: evalLabels[0..<n]))
-            sums[0] += Double(value) * Double(n)
-            sums[1] += Double(correct)
-            sums[2] += Double(n)
-            start += n
-        }
-        try world.allreduce(&sums, op: .sum)
-        return (sums[0] / max(sums[2], 1), sums[1] / max(sums[2], 1))
+        let result = try Evaluation.run(model: model, on: test, world: world, batchSize: configuration.evalBatchSize, loss: loss)
+        return (result.loss, result.accuracy)
     }
 
     // MARK: - Book-keeping

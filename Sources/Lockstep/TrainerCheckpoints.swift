@@ -118,3 +118,28 @@ extension Trainer {
         resumedFrom = path
     }
 }
+
+/// A model rebuilt from a checkpoint, ready to evaluate.
+public struct CheckpointedModel {
+    public let path: String
+    public let model: Sequential
+    public let state: CheckpointState<TrainingConfiguration>
+    /// The input normalisation the model was trained with, if any.
+    public let normalization: Normalization?
+    public let loaded: LoadedCheckpoint<TrainingConfiguration>
+
+    /// Loads and verifies a checkpoint (a checkpoint directory, or a store directory for
+    /// its newest), rebuilds the model it names and fills in its parameters and buffers.
+    public static func load(_ path: String) throws -> CheckpointedModel {
+        let loaded = try CheckpointStore.load(path: path, as: TrainingConfiguration.self)
+        let c = loaded.state.configuration
+        let model = try ModelZoo.make(c.model, seed: c.seed)
+        try ModelTensors.restore(loaded.model, into: model.arena, file: loaded.path + "/model.safetensors")
+        var normalization: Normalization?
+        if let text = loaded.state.extra["normalization"] {
+            do { normalization = try JSONDecoder().decode(Normalization.self, from: Foundation.Data(text.utf8)) }
+            catch { throw CollectiveError("\(loaded.path)/state.json: the stored normalization is unreadable (\(error)); the checkpoint is damaged") }
+        }
+        return CheckpointedModel(path: loaded.path, model: model, state: loaded.state, normalization: normalization, loaded: loaded)
+    }
+}

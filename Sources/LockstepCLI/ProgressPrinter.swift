@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import Lockstep
 
@@ -5,17 +6,38 @@ import Lockstep
 import Glibc
 #endif
 
+/// How rank 0 shows progress.
+enum ProgressMode: String, CaseIterable, ExpressibleByArgument {
+    /// A live bar on a terminal, plain lines otherwise (and under mpirun).
+    case auto
+    /// Always the live bar (for `mpirun` started from a terminal).
+    case bar
+    /// Always plain lines.
+    case lines
+}
+
 /// Rank 0's view of a run: a live progress line on a terminal, plain lines in a log.
 final class ProgressPrinter {
     let configuration: TrainingConfiguration
     let logEvery: Int
-    let isTerminal = isatty(STDOUT_FILENO) != 0
+    let isTerminal: Bool
     private var lastDraw = 0.0
     private var runStart = Date()
 
-    init(configuration: TrainingConfiguration, logEvery: Int) {
+    init(configuration: TrainingConfiguration, logEvery: Int, mode: ProgressMode) {
         self.configuration = configuration
         self.logEvery = logEvery
+        switch mode {
+        case .bar: isTerminal = true
+        case .lines: isTerminal = false
+        case .auto:
+            // mpirun hands every rank a pseudo-terminal even when its own output goes to a
+            // file, so under mpirun only a real terminal on mpirun's side would show the bar;
+            // we cannot see that, so launched ranks print plain lines unless asked.
+            let underMPIRun = ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_SIZE"] != nil
+                || ProcessInfo.processInfo.environment["PMI_SIZE"] != nil
+            isTerminal = isatty(STDOUT_FILENO) != 0 && !underMPIRun
+        }
     }
 
     func handle(_ event: TrainingEvent) {

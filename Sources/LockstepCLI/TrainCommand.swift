@@ -117,6 +117,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Append JSON-lines metrics to this file (rank 0).") var metrics: String?
     @Option(help: "Compare a checksum of every rank's parameters every N steps (0: off).") var checkReplicas = 0
     @Option(help: "When not on a terminal, print a progress line every N steps (0: per epoch).") var logEvery = 0
+    @Option(help: "Progress display: auto (a live bar on a terminal, lines under mpirun or in a log), bar, lines.") var progress: ProgressMode = .auto
     @Flag(help: "Print only errors and the final line.") var quiet = false
 
     func validate() throws {
@@ -145,7 +146,7 @@ struct TrainCommand: ParsableCommand {
             let data = try Collective.everywhere(world) { try TrainingData.load(configuration) }
             let trainer = try Trainer(configuration: configuration, options: options, world: world, data: data)
             if world.rank == 0 && !quiet {
-                let progress = ProgressPrinter(configuration: configuration, logEvery: logEvery)
+                let progress = ProgressPrinter(configuration: configuration, logEvery: logEvery, mode: progress)
                 trainer.onEvent = progress.handle
             }
             let summary = try trainer.run()

@@ -1,0 +1,46 @@
+import Data
+import MPI
+import NeuralNet
+
+/// Test-set evaluation split across ranks.
+public enum Evaluation {
+    /// The result over the whole test set (every rank gets the same numbers).
+    public struct Result: Sendable {
+        public var loss: Double
+        public var accuracy: Double
+        public var count: Int
+    }
+
+    /// Cross-entropy loss and accuracy of `model` on `test`, in evaluation mode. Each rank
+    /// takes a contiguous share (``evaluationRange(count:rank:worldSize:)``), so every
+    /// sample counts exactly once whatever the world size; the sums are all-reduced.
+    /// Collective. The model is left in training mode.
+    public static func run(
+        model: Sequential, on test: Dataset, world: Communicator, batchSize: Int,
+        loss: CrossEntropyLoss = CrossEntropyLoss()
+    ) throws -> Result {
+        model.setTraining(false)
+        defer { model.setTraining(true) }
+        let mine = evaluationRange(count: test.count, rank: world.rank, worldSize: world.size)
+        var sums = [0.0, 0.0, 0.0]   // loss sum, correct, count
+        let batch = max(1, batchSize)
+        let input = Tensor(shape: [min(batch, max(mine.count, 1))] + model.inputShape)
+        let labels = UnsafeMutableBufferPointer<Int32>.allocate(capacity: batch)
+        defer { labels.deallocate() }
+        var start = mine.lowerBound
+        while start < mine.upperBound {
+            let n = min(batch, mine.upperBound - start)
+            if input.shape[0] != n { input.resize(to: [n] + model.inputShape) }
+            test.copyRange(start..<(start + n), features: input.data, labels: labels.baseAddress!)
+            let logits = model.forward(input)
+            let (value, correct) = loss.forward(logits, labels: UnsafeBufferPointer(rebasing: labels[0..<n]))
+            sums[0] += Double(value) * Double(n)
+            sums[1] += Double(correct)
+            sums[2] += Double(n)
+            start += n
+        }
+        try world.allreduce(&sums, op: .sum)
+        let count = Int(sums[2])
+        return Result(loss: sums[0] / Double(max(count, 1)), accuracy: sums[1] / Double(max(count, 1)), count: count)
+    }
+}

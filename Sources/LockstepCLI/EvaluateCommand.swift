@@ -1,0 +1,57 @@
+import ArgumentParser
+import Data
+import Foundation
+import Lockstep
+import MPI
+import NeuralNet
+
+struct EvaluateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "evaluate",
+        abstract: "Evaluate a checkpoint on a test set (one process, or split across ranks under mpirun).",
+        discussion: "lockstep evaluate runs/ckpt            # the newest checkpoint in a directory\nlockstep evaluate runs/ckpt/step-000004685 --data /path/to/mnist"
+    )
+
+    @Argument(help: "A checkpoint directory, or a checkpoint store directory (its newest checkpoint).")
+    var checkpoint: String
+    @Option(help: "Test data location (default: the dataset the checkpoint was trained on).") var data: String?
+    @Option(help: "Samples per forward pass.") var batchSize = 500
+    @Option(help: "Evaluate only the first N test samples.") var limit: Int?
+    @Option(help: "BLAS threads per rank.") var threads = 1
+
+    func validate() throws {
+        guard batchSize >= 1 else { throw ValidationError("--batch-size \(batchSize) must be at least 1") }
+        if let limit, limit < 1 { throw ValidationError("--limit \(limit) must be at least 1") }
+    }
+
+    func run() throws {
+        setBLASThreads(threads)
+        try withMPI { mpi in
+            let world = mpi.world
+            let (restored, test) = try Collective.everywhere(world) { () throws -> (CheckpointedModel, Dataset) in
+                let restored = try CheckpointedModel.load(checkpoint)
+                var c = restored.state.configuration
+                if let data { c.data = data }
+                c.normalize = false   // the checkpoint's own statistics are applied below
+                c.trainLimit = nil
+                guard var test = try TrainingData.load(c).test else {
+                    throw CollectiveError("the \(c.dataset) data at \(c.data ?? "the default location") has no test set to evaluate on")
+                }
+                if let limit, limit < test.count { test = test.slice(0..<limit) }
+                if let n = restored.normalization {
+                    try n.check(sampleShape: test.sampleShape)
+                    test.normalize(n)
+                }
+                guard test.sampleSize == restored.model.inputShape.reduce(1, *) else {
+                    throw CollectiveError("the test samples have shape \(test.sampleShape) but the checkpoint's model \(c.model) takes \(restored.model.inputShape)")
+                }
+                return (restored, test)
+            }
+            let result = try Evaluation.run(model: restored.model, on: test, world: world, batchSize: batchSize)
+            if world.rank == 0 {
+                print("\(restored.path): \(restored.state.configuration.model), step \(restored.state.step), epoch \(restored.state.epoch)")
+                print(String(format: "test loss %.4f  accuracy %.4f  (%d samples, %d rank%@)", result.loss, result.accuracy, result.count, world.size, world.size == 1 ? "" : "s"))
+            }
+        }
+    }
+}
