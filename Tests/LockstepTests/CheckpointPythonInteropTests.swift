@@ -29,7 +29,7 @@ struct CheckpointPythonInteropTests {
     }
 
     @Test func pythonLoadsCheckpointWrittenBySwift() throws {
-        let directory = try TemporaryDirectory()
+        let directory = try CheckpointTestDirectory()
         let store = try CheckpointStore(directory: directory.path, keep: 1)
         let path = try CheckpointStoreTests.save(store, step: 12)
         let model = path + "/model.safetensors"
@@ -54,9 +54,9 @@ struct CheckpointPythonInteropTests {
     }
 
     @Test func checkerRejectsCorruptFile() throws {
-        let directory = try TemporaryDirectory()
+        let directory = try CheckpointTestDirectory()
         let path = directory.path + "/bad.safetensors"
-        try writeFile(rawSafeTensors(header: #"{"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}"#, data: [UInt8](repeating: 0, count: 8)), to: path)
+        try CheckpointTestFiles.write(CheckpointTestFiles.safeTensors(header: #"{"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}"#, data: [UInt8](repeating: 0, count: 8)), to: path)
         let result = try check([path])
         #expect(result.status == 2, "\(result.output)")
         #expect(result.output.contains("does not load"), "\(result.output)")
