@@ -156,6 +156,31 @@ struct CheckpointTestConfiguration: Codable, Sendable, Equatable {
         #expect(loaded.model["0.bias"]?.values == [2, 4, 6, 8])
     }
 
+    @Test func replacesTheSameStepWithoutAtomicExchange() throws {
+        let directory = try CheckpointTestDirectory()
+        var store = try CheckpointStore(directory: directory.path, keep: 3)
+        store.allowsExchange = false
+        try Self.save(store, step: 5, scale: 1)
+        try Self.save(store, step: 5, scale: 3)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted() == ["latest", "step-000000005"])
+        let loaded = try CheckpointStore.load(path: directory.path, as: CheckpointTestConfiguration.self)
+        #expect(loaded.model["0.bias"]?.values == [3, 6, 9, 12])
+    }
+
+    #if os(Linux)
+    @Test func exchangeSwapsDirectoriesOnLinux() throws {
+        let directory = try CheckpointTestDirectory()
+        let a = directory.path + "/a", b = directory.path + "/b"
+        try FileManager.default.createDirectory(atPath: a, withIntermediateDirectories: false)
+        try FileManager.default.createDirectory(atPath: b, withIntermediateDirectories: false)
+        try CheckpointTestFiles.write([1], to: a + "/from-a")
+        try CheckpointTestFiles.write([2], to: b + "/from-b")
+        #expect(try DurableIO.exchangeAtomically(a, b), "renameat2(RENAME_EXCHANGE) unavailable here")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: a) == ["from-b"])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: b) == ["from-a"])
+    }
+    #endif
+
     @Test func invalidTensorFailsBeforeTouchingAnything() throws {
         let directory = try CheckpointTestDirectory()
         let store = try CheckpointStore(directory: directory.path, keep: 2)

@@ -49,6 +49,9 @@ public struct CheckpointStore: Sendable {
     /// Called with the temporary directory once it is complete and synced, just before it
     /// is renamed into place; tests use it to simulate a failure at the last moment.
     var beforeCommit: (@Sendable (String) throws -> Void)?
+    /// Whether replacing a checkpoint may use an atomic exchange; tests turn it off to
+    /// exercise the two-rename fallback used where the file system cannot exchange.
+    var allowsExchange = true
 
     /// Opens (creating if needed) the checkpoint directory `directory`, keeping the newest
     /// `keep` checkpoints on each save.
@@ -247,7 +250,7 @@ public struct CheckpointStore: Sendable {
             try DurableIO.fsyncDirectory(directory)
             return
         }
-        if try DurableIO.exchangeAtomically(temporary, finalPath) {
+        if allowsExchange, try DurableIO.exchangeAtomically(temporary, finalPath) {
             try DurableIO.fsyncDirectory(directory)
             try? FileManager.default.removeItem(atPath: temporary)  // now holds the old checkpoint
             return
