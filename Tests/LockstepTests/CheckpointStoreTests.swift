@@ -3,40 +3,40 @@ import Testing
 @testable import Lockstep
 
 /// A stand-in for the trainer's configuration.
-struct TestConfiguration: Codable, Sendable, Equatable {
+struct CheckpointTestConfiguration: Codable, Sendable, Equatable {
     var model: String = "cnn"
     var learningRate: Double = 0.05
     var layers: [Int] = [16, 32]
 }
 
 @Suite struct CheckpointStoreTests {
-    static func model(_ scale: Float) -> [OwnedTensor] {
+    static func model(_ scale: Float) -> [CheckpointTestTensor] {
         [
-            OwnedTensor(name: "0.weight", shape: [4, 1, 3, 3], values: (0..<36).map { Float($0) * scale }),
-            OwnedTensor(name: "0.bias", shape: [4], values: [1, 2, 3, 4].map { $0 * scale }),
-            OwnedTensor(name: "1.running_mean", shape: [4], values: [0, 0.5, 1, 1.5]),
-            OwnedTensor(name: "1.num_batches_tracked", shape: [], dtype: .i64, values: [scale.rounded()]),
+            CheckpointTestTensor(name: "0.weight", shape: [4, 1, 3, 3], values: (0..<36).map { Float($0) * scale }),
+            CheckpointTestTensor(name: "0.bias", shape: [4], values: [1, 2, 3, 4].map { $0 * scale }),
+            CheckpointTestTensor(name: "1.running_mean", shape: [4], values: [0, 0.5, 1, 1.5]),
+            CheckpointTestTensor(name: "1.num_batches_tracked", shape: [], dtype: .i64, values: [scale.rounded()]),
         ]
     }
 
-    static func optimizer(_ scale: Float) -> [OwnedTensor] {
+    static func optimizer(_ scale: Float) -> [CheckpointTestTensor] {
         [
-            OwnedTensor(name: "0.weight", shape: [4, 1, 3, 3], values: (0..<36).map { -Float($0) * scale }),
-            OwnedTensor(name: "0.bias", shape: [4], values: [scale, 0, 0, -scale]),
+            CheckpointTestTensor(name: "0.weight", shape: [4, 1, 3, 3], values: (0..<36).map { -Float($0) * scale }),
+            CheckpointTestTensor(name: "0.bias", shape: [4], values: [scale, 0, 0, -scale]),
         ]
     }
 
-    static func state(step: Int) -> CheckpointState<TestConfiguration> {
+    static func state(step: Int) -> CheckpointState<CheckpointTestConfiguration> {
         CheckpointState(step: step, epoch: step / 10, stepInEpoch: step % 10, worldSize: 2,
-                        rngState: [0x9E37_79B9_7F4A_7C15, .max, 0], configuration: TestConfiguration(),
+                        rngState: [0x9E37_79B9_7F4A_7C15, .max, 0], configuration: CheckpointTestConfiguration(),
                         extra: ["best_test_acc": "0.91"])
     }
 
     @discardableResult
     static func save(_ store: CheckpointStore, step: Int, scale: Float? = nil) throws -> String {
         let scale = scale ?? Float(step)
-        return try withSources(model(scale)) { model in
-            try withSources(optimizer(scale)) { optimizer in
+        return try withTensorSources(model(scale)) { model in
+            try withTensorSources(optimizer(scale)) { optimizer in
                 try store.save(step: step, model: model, optimizer: optimizer, state: state(step: step))
             }
         }
@@ -49,13 +49,13 @@ struct TestConfiguration: Codable, Sendable, Equatable {
         while let name = enumerator.nextObject() as? String {
             var isDirectory: ObjCBool = false
             _ = FileManager.default.fileExists(atPath: path + "/" + name, isDirectory: &isDirectory)
-            result[name] = isDirectory.boolValue ? [] : try fileBytes(path + "/" + name)
+            result[name] = isDirectory.boolValue ? [] : try CheckpointTestFiles.read(path + "/" + name)
         }
         return result
     }
 
     @Test func savesListsAndLoads() throws {
-        let directory = try TemporaryDirectory()
+        let directory = try CheckpointTestDirectory()
         let store = try CheckpointStore(directory: directory.path + "/ckpt", keep: 3)
         #expect(try store.latest() == nil)
         #expect(try store.list().isEmpty)
@@ -69,7 +69,7 @@ struct TestConfiguration: Codable, Sendable, Equatable {
         #expect(try FileManager.default.contentsOfDirectory(atPath: store.directory).sorted()
             == ["latest", "step-000000007", "step-000001234"])
 
-        let loaded = try CheckpointStore.load(path: second, as: TestConfiguration.self)
+        let loaded = try CheckpointStore.load(path: second, as: CheckpointTestConfiguration.self)
         #expect(loaded.path == second)
         var expectedState = Self.state(step: 1234)
         expectedState.files = [
@@ -89,11 +89,11 @@ struct TestConfiguration: Codable, Sendable, Equatable {
         #expect(loaded.model.count == 4 && loaded.optimizer.count == 2)
 
         // Loading the store directory loads its latest checkpoint.
-        #expect(try CheckpointStore.load(path: store.directory, as: TestConfiguration.self).path == second)
+        #expect(try CheckpointStore.load(path: store.directory, as: CheckpointTestConfiguration.self).path == second)
     }
 
     @Test func stateJSONIsPrettyWithSortedKeys() throws {
-        let directory = try TemporaryDirectory()
+        let directory = try CheckpointTestDirectory()
         let store = try CheckpointStore(directory: directory.path, keep: 1)
         let path = try Self.save(store, step: 3)
         let text = try String(contentsOfFile: path + "/state.json", encoding: .utf8)
@@ -106,7 +106,7 @@ struct TestConfiguration: Codable, Sendable, Equatable {
     }
 
     @Test func keepsOnlyTheNewestK() throws {
-        let directory = try TemporaryDirectory()
+        let directory = try CheckpointTestDirectory()
         let store = try CheckpointStore(directory: directory.path, keep: 2)
         for step in [10, 20, 30, 40] { try Self.save(store, step: step) }
         #expect(try store.list() == [directory.path + "/step-000000030", directory.path + "/step-000000040"])
@@ -120,7 +120,7 @@ struct TestConfiguration: Codable, Sendable, Equatable {
     }
 
     @Test func keepOneKeepsOnlyTheLast() throws {
-        let directory = try TemporaryDirectory()
+        let directory = try CheckpointTestDirectory()
         let store = try CheckpointStore(directory: directory.path, keep: 1)
         for step in 1...3 { try Self.save(store, step: step) }
         #expect(try store.list() == [directory.path + "/step-000000003"])
@@ -128,13 +128,13 @@ struct TestConfiguration: Codable, Sendable, Equatable {
 
     @Test(arguments: [0, -1])
     func rejectsInvalidKeep(keep: Int) throws {
-        let directory = try TemporaryDirectory()
+        let directory = try CheckpointTestDirectory()
         #expect(throws: CheckpointError.invalidKeep(keep)) { try CheckpointStore(directory: directory.path, keep: keep) }
         #expect(CheckpointError.invalidKeep(keep).errorDescription!.contains("\(keep)"))
     }
 
     @Test func rejectsStepMismatchAndNegativeStep() throws {
-        let directory = try TemporaryDirectory()
+        let directory = try CheckpointTestDirectory()
         let store = try CheckpointStore(directory: directory.path, keep: 1)
         #expect(throws: CheckpointError.stepMismatch(step: 5, stateStep: 6)) {
             try store.save(step: 5, model: [], optimizer: [], state: Self.state(step: 6))
@@ -146,18 +146,43 @@ struct TestConfiguration: Codable, Sendable, Equatable {
     }
 
     @Test func replacesTheSameStepAtomically() throws {
-        let directory = try TemporaryDirectory()
+        let directory = try CheckpointTestDirectory()
         let store = try CheckpointStore(directory: directory.path, keep: 3)
         try Self.save(store, step: 5, scale: 1)
         let path = try Self.save(store, step: 5, scale: 2)
         #expect(try store.list() == [path])
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted() == ["latest", "step-000000005"])
-        let loaded = try CheckpointStore.load(path: directory.path, as: TestConfiguration.self)
+        let loaded = try CheckpointStore.load(path: directory.path, as: CheckpointTestConfiguration.self)
         #expect(loaded.model["0.bias"]?.values == [2, 4, 6, 8])
     }
 
+    @Test func replacesTheSameStepWithoutAtomicExchange() throws {
+        let directory = try CheckpointTestDirectory()
+        var store = try CheckpointStore(directory: directory.path, keep: 3)
+        store.allowsExchange = false
+        try Self.save(store, step: 5, scale: 1)
+        try Self.save(store, step: 5, scale: 3)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted() == ["latest", "step-000000005"])
+        let loaded = try CheckpointStore.load(path: directory.path, as: CheckpointTestConfiguration.self)
+        #expect(loaded.model["0.bias"]?.values == [3, 6, 9, 12])
+    }
+
+    #if os(Linux)
+    @Test func exchangeSwapsDirectoriesOnLinux() throws {
+        let directory = try CheckpointTestDirectory()
+        let a = directory.path + "/a", b = directory.path + "/b"
+        try FileManager.default.createDirectory(atPath: a, withIntermediateDirectories: false)
+        try FileManager.default.createDirectory(atPath: b, withIntermediateDirectories: false)
+        try CheckpointTestFiles.write([1], to: a + "/from-a")
+        try CheckpointTestFiles.write([2], to: b + "/from-b")
+        #expect(try DurableIO.exchangeAtomically(a, b), "renameat2(RENAME_EXCHANGE) unavailable here")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: a) == ["from-b"])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: b) == ["from-a"])
+    }
+    #endif
+
     @Test func invalidTensorFailsBeforeTouchingAnything() throws {
-        let directory = try TemporaryDirectory()
+        let directory = try CheckpointTestDirectory()
         let store = try CheckpointStore(directory: directory.path, keep: 2)
         try Self.save(store, step: 1)
         try Self.save(store, step: 2)
@@ -165,8 +190,8 @@ struct TestConfiguration: Codable, Sendable, Equatable {
         var bad = Self.model(3)
         bad[1].shape = [5]  // 4 values
         do {
-            _ = try withSources(bad) { model in
-                try withSources(Self.optimizer(3)) { optimizer in
+            _ = try withTensorSources(bad) { model in
+                try withTensorSources(Self.optimizer(3)) { optimizer in
                     try store.save(step: 3, model: model, optimizer: optimizer, state: Self.state(step: 3))
                 }
             }
@@ -182,7 +207,7 @@ struct TestConfiguration: Codable, Sendable, Equatable {
     struct InjectedFailure: Error {}
 
     @Test func failureAtTheLastMomentLeavesEverythingIntact() throws {
-        let directory = try TemporaryDirectory()
+        let directory = try CheckpointTestDirectory()
         var store = try CheckpointStore(directory: directory.path, keep: 2)
         try Self.save(store, step: 1)
         try Self.save(store, step: 2, scale: 1)
@@ -197,12 +222,12 @@ struct TestConfiguration: Codable, Sendable, Equatable {
         #expect(throws: InjectedFailure.self) { try Self.save(store, step: 2, scale: 9) }
         #expect(try Self.snapshot(directory.path) == before, "no temporary directory left, nothing changed")
         #expect(try store.latest() == directory.path + "/step-000000002")
-        let loaded = try CheckpointStore.load(path: directory.path, as: TestConfiguration.self)
+        let loaded = try CheckpointStore.load(path: directory.path, as: CheckpointTestConfiguration.self)
         #expect(loaded.model["0.bias"]?.values == [1, 2, 3, 4])
     }
 
     @Test func failingLatestUpdateLeavesPreviousLatestIntact() throws {
-        let directory = try TemporaryDirectory()
+        let directory = try CheckpointTestDirectory()
         let store = try CheckpointStore(directory: directory.path, keep: 2)
         try Self.save(store, step: 1)
         try Self.save(store, step: 2)
@@ -226,9 +251,9 @@ struct TestConfiguration: Codable, Sendable, Equatable {
     }
 
     @Test func storeDirectoryMustBeADirectory() throws {
-        let directory = try TemporaryDirectory()
+        let directory = try CheckpointTestDirectory()
         let filePath = directory.path + "/file"
-        try writeFile([1], to: filePath)
+        try CheckpointTestFiles.write([1], to: filePath)
         #expect {
             try CheckpointStore(directory: filePath, keep: 1)
         } throws: { error in
@@ -238,7 +263,7 @@ struct TestConfiguration: Codable, Sendable, Equatable {
     }
 
     @Test func latestFallsBackToScanning() throws {
-        let directory = try TemporaryDirectory()
+        let directory = try CheckpointTestDirectory()
         let store = try CheckpointStore(directory: directory.path, keep: 5)
         try Self.save(store, step: 8)
         try Self.save(store, step: 9)
@@ -246,9 +271,9 @@ struct TestConfiguration: Codable, Sendable, Equatable {
         #expect(try store.latest() == directory.path + "/step-000000003")
         #expect(try store.list().map { ($0 as NSString).lastPathComponent } == ["step-000000003", "step-000000008", "step-000000009"])
 
-        try writeFile(Array("step-000000077\n".utf8), to: directory.path + "/latest")  // dangling
+        try CheckpointTestFiles.write(Array("step-000000077\n".utf8), to: directory.path + "/latest")  // dangling
         #expect(try store.latest() == directory.path + "/step-000000009")
-        try writeFile(Array("../../etc\n".utf8), to: directory.path + "/latest")  // not a checkpoint name
+        try CheckpointTestFiles.write(Array("../../etc\n".utf8), to: directory.path + "/latest")  // not a checkpoint name
         #expect(try store.latest() == directory.path + "/step-000000009")
         try FileManager.default.removeItem(atPath: directory.path + "/latest")
         #expect(try store.latest() == directory.path + "/step-000000009")
@@ -256,51 +281,51 @@ struct TestConfiguration: Codable, Sendable, Equatable {
         // Stray and incomplete directories are not checkpoints.
         try FileManager.default.createDirectory(atPath: directory.path + "/.tmp-step-000000100-999999", withIntermediateDirectories: false)
         try FileManager.default.createDirectory(atPath: directory.path + "/step-000000200", withIntermediateDirectories: false)
-        try writeFile([1], to: directory.path + "/step-000000200/model.safetensors")
+        try CheckpointTestFiles.write([1], to: directory.path + "/step-000000200/model.safetensors")
         #expect(try store.latest() == directory.path + "/step-000000009")
         #expect(try store.list().count == 3)
     }
 
     @Test func removesTemporariesOfDeadProcesses() throws {
-        let directory = try TemporaryDirectory()
+        let directory = try CheckpointTestDirectory()
         let store = try CheckpointStore(directory: directory.path, keep: 5)
         // PIDs above the kernel's pid_max (at most 2^22) never belong to a live process.
         let stale = directory.path + "/.tmp-step-000000004-2147483000"
         try FileManager.default.createDirectory(atPath: stale, withIntermediateDirectories: false)
-        try writeFile([1, 2, 3], to: stale + "/model.safetensors")
+        try CheckpointTestFiles.write([1, 2, 3], to: stale + "/model.safetensors")
         try Self.save(store, step: 5)
         #expect(!FileManager.default.fileExists(atPath: stale))
     }
 
     @Test func loadRejectsCorruptedTensorFile() throws {
-        let directory = try TemporaryDirectory()
+        let directory = try CheckpointTestDirectory()
         let store = try CheckpointStore(directory: directory.path, keep: 1)
         let path = try Self.save(store, step: 1)
         let file = path + "/optimizer.safetensors"
         let recorded = try SHA256.hex(ofFile: file)
-        var bytes = try fileBytes(file)
+        var bytes = try CheckpointTestFiles.read(file)
         bytes[bytes.count - 3] ^= 0x40  // one bit of one momentum value
-        try writeFile(bytes, to: file)
+        try CheckpointTestFiles.write(bytes, to: file)
         let actual = try SHA256.hex(ofFile: file)
         #expect(throws: CheckpointError.hashMismatch(path: path, file: "optimizer.safetensors", expected: recorded, actual: actual)) {
-            try CheckpointStore.load(path: path, as: TestConfiguration.self)
+            try CheckpointStore.load(path: path, as: CheckpointTestConfiguration.self)
         }
         let message = CheckpointError.hashMismatch(path: path, file: "optimizer.safetensors", expected: recorded, actual: actual).errorDescription!
         #expect(message.contains("optimizer.safetensors") && message.contains(recorded) && message.contains(actual) && message.contains("corrupt"))
     }
 
     /// Saves one checkpoint, rewrites its state.json with `tamper`, and returns the load error.
-    func loadErrorAfterTampering(_ tamper: (String) -> String) throws -> (path: String, error: Error?) {
-        let directory = try TemporaryDirectory()
+    func loadErrorAfterTampering(_ tamper: (String) throws -> String) throws -> (path: String, error: Error?) {
+        let directory = try CheckpointTestDirectory()
         let store = try CheckpointStore(directory: directory.path, keep: 1)
         let path = try Self.save(store, step: 1)
         let statePath = path + "/state.json"
         let text = try String(contentsOfFile: statePath, encoding: .utf8)
-        let tampered = tamper(text)
+        let tampered = try tamper(text)
         #expect(tampered != text, "the tampering changed nothing")
-        try writeFile(Array(tampered.utf8), to: statePath)
+        try CheckpointTestFiles.write(Array(tampered.utf8), to: statePath)
         do {
-            _ = try CheckpointStore.load(path: path, as: TestConfiguration.self)
+            _ = try CheckpointStore.load(path: path, as: CheckpointTestConfiguration.self)
             return (path, nil)
         } catch {
             return (path, error)
@@ -310,7 +335,7 @@ struct TestConfiguration: Codable, Sendable, Equatable {
     @Test func loadRejectsTamperedHash() throws {
         var recorded = ""
         let (path, error) = try loadErrorAfterTampering { text in
-            let line = text.split(separator: "\n").first { $0.contains("\"model.safetensors\"") }!
+            let line = try #require(text.split(separator: "\n").first { $0.contains("\"model.safetensors\"") })
             recorded = String(line.split(separator: "\"")[3])
             return text.replacingOccurrences(of: recorded, with: String(repeating: "0", count: 64))
         }
@@ -345,26 +370,26 @@ struct TestConfiguration: Codable, Sendable, Equatable {
     }
 
     @Test func loadRejectsMissingFilesAndPaths() throws {
-        let directory = try TemporaryDirectory()
+        let directory = try CheckpointTestDirectory()
         #expect(throws: CheckpointError.noCheckpoint(path: directory.path)) {
-            try CheckpointStore.load(path: directory.path, as: TestConfiguration.self)
+            try CheckpointStore.load(path: directory.path, as: CheckpointTestConfiguration.self)
         }
         #expect(throws: CheckpointError.noCheckpoint(path: directory.path + "/nope")) {
-            try CheckpointStore.load(path: directory.path + "/nope", as: TestConfiguration.self)
+            try CheckpointStore.load(path: directory.path + "/nope", as: CheckpointTestConfiguration.self)
         }
         let store = try CheckpointStore(directory: directory.path, keep: 1)
         let path = try Self.save(store, step: 1)
         try FileManager.default.removeItem(atPath: path + "/optimizer.safetensors")
         #expect(throws: CheckpointError.incompleteCheckpoint(path: path, missing: "optimizer.safetensors")) {
-            try CheckpointStore.load(path: path, as: TestConfiguration.self)
+            try CheckpointStore.load(path: path, as: CheckpointTestConfiguration.self)
         }
     }
 
     @Test func verifyShapesAcceptsTheSameModel() throws {
-        let directory = try TemporaryDirectory()
+        let directory = try CheckpointTestDirectory()
         let store = try CheckpointStore(directory: directory.path, keep: 1)
         try Self.save(store, step: 1)
-        let loaded = try CheckpointStore.load(path: directory.path, as: TestConfiguration.self)
+        let loaded = try CheckpointStore.load(path: directory.path, as: CheckpointTestConfiguration.self)
         let expected = Self.model(1).map { (name: $0.name, shape: $0.shape) }
         try CheckpointStore.verifyShapes(loaded.model, expected: expected, file: "model.safetensors")
     }

@@ -2,35 +2,38 @@ import Foundation
 import Testing
 @testable import Lockstep
 
-/// Bytes from a 64-bit LCG; the same generator in Python made the reference digests:
-/// ```python
-/// def gen(n, seed):
-///     s = seed; out = bytearray()
-///     for _ in range(n):
-///         s = (s*6364136223846793005 + 1442695040888963407) % 2**64
-///         out.append(s >> 56)
-///     return bytes(out)
-/// hashlib.sha256(gen(n, n)).hexdigest()
-/// ```
-func pseudoRandomBytes(_ count: Int, seed: UInt64) -> [UInt8] {
-    var state = seed
-    return (0..<count).map { _ in
-        state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-        return UInt8(truncatingIfNeeded: state >> 56)
+extension CheckpointTestFiles {
+    /// Bytes from a 64-bit LCG; the same generator in Python made the reference digests:
+    /// ```python
+    /// def gen(n, seed):
+    ///     s = seed; out = bytearray()
+    ///     for _ in range(n):
+    ///         s = (s*6364136223846793005 + 1442695040888963407) % 2**64
+    ///         out.append(s >> 56)
+    ///     return bytes(out)
+    /// hashlib.sha256(gen(n, n)).hexdigest()
+    /// ```
+    static func pseudoRandom(_ count: Int, seed: UInt64) -> [UInt8] {
+        var state = seed
+        return (0..<count).map { _ in
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return UInt8(truncatingIfNeeded: state >> 56)
+        }
     }
-}
 
-func sha256Hex(_ bytes: [UInt8]) -> String {
-    bytes.withUnsafeBytes { SHA256.hex(of: $0) }
+    /// Lower-case hex SHA-256 of `bytes`.
+    static func sha256(_ bytes: [UInt8]) -> String {
+        bytes.withUnsafeBytes { SHA256.hex(of: $0) }
+    }
 }
 
 @Suite struct SHA256Tests {
     @Test func standardVectors() {
-        #expect(sha256Hex([]) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
-        #expect(sha256Hex(Array("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
-        #expect(sha256Hex(Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8))
+        #expect(CheckpointTestFiles.sha256([]) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        #expect(CheckpointTestFiles.sha256(Array("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(CheckpointTestFiles.sha256(Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8))
             == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
-        #expect(sha256Hex(Array("abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu".utf8))
+        #expect(CheckpointTestFiles.sha256(Array("abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu".utf8))
             == "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1")
     }
 
@@ -57,8 +60,8 @@ func sha256Hex(_ bytes: [UInt8]) -> String {
         (100_003, "3a19ea70ed09706eaf80f97750d5c1314c0983f83f464b0cff47fb3c15e84220"),
     ])
     func matchesHashlib(length: Int, expected: String) {
-        let message = pseudoRandomBytes(length, seed: UInt64(length))
-        #expect(sha256Hex(message) == expected)
+        let message = CheckpointTestFiles.pseudoRandom(length, seed: UInt64(length))
+        #expect(CheckpointTestFiles.sha256(message) == expected)
         // The same message fed in uneven pieces gives the same digest.
         var hasher = SHA256()
         var start = 0
@@ -75,9 +78,9 @@ func sha256Hex(_ bytes: [UInt8]) -> String {
     }
 
     @Test func hashesFiles() throws {
-        let directory = try TemporaryDirectory()
+        let directory = try CheckpointTestDirectory()
         let path = directory.path + "/data.bin"
-        let message = pseudoRandomBytes(100_003, seed: 100_003)
+        let message = CheckpointTestFiles.pseudoRandom(100_003, seed: 100_003)
         try Data(message).write(to: URL(fileURLWithPath: path))
         #expect(try SHA256.hex(ofFile: path) == "3a19ea70ed09706eaf80f97750d5c1314c0983f83f464b0cff47fb3c15e84220")
         #expect(throws: CheckpointError.self) { try SHA256.hex(ofFile: directory.path + "/missing.bin") }

@@ -131,9 +131,3 @@ public enum CheckpointError: Error, LocalizedError, Sendable, Equatable {
         return items.count > 4 ? shown + ", and \(items.count - 4) more" : shown
     }
 }
-
-/// The text of the current `errno`.
-func errnoDescription() -> String {
-    let code = errno
-    return String(cString: strerror(code)) + " (errno \(code))"
-}

@@ -49,6 +49,9 @@ public struct CheckpointStore: Sendable {
     /// Called with the temporary directory once it is complete and synced, just before it
     /// is renamed into place; tests use it to simulate a failure at the last moment.
     var beforeCommit: (@Sendable (String) throws -> Void)?
+    /// Whether replacing a checkpoint may use an atomic exchange; tests turn it off to
+    /// exercise the two-rename fallback used where the file system cannot exchange.
+    var allowsExchange = true
 
     /// Opens (creating if needed) the checkpoint directory `directory`, keeping the newest
     /// `keep` checkpoints on each save.
@@ -111,13 +114,13 @@ public struct CheckpointStore: Sendable {
 
         try? FileManager.default.removeItem(atPath: temporary)
         if mkdir(temporary, 0o755) != 0 {
-            throw CheckpointError.io(path: temporary, operation: "create directory", reason: errnoDescription())
+            throw CheckpointError.io(path: temporary, operation: "create directory", reason: DurableIO.errnoDescription())
         }
         do {
             state.files[CheckpointFormat.modelFile] = try SafeTensors.write(modelLayout, to: modelLayout.path)
             state.files[CheckpointFormat.optimizerFile] = try SafeTensors.write(optimizerLayout, to: optimizerLayout.path)
-            try writeDurably(Self.encode(state), to: temporary + "/" + CheckpointFormat.stateFile)
-            try fsyncDirectory(temporary)
+            try DurableIO.writeDurably(Self.encode(state), to: temporary + "/" + CheckpointFormat.stateFile)
+            try DurableIO.fsyncDirectory(temporary)
             try beforeCommit?(temporary)
             try commit(temporary, to: finalPath)
         } catch {
@@ -126,9 +129,9 @@ public struct CheckpointStore: Sendable {
         }
 
         let latestTemporary = directory + "/latest.tmp"
-        try writeDurably(Array((name + "\n").utf8), to: latestTemporary)
-        try renameAtomically(latestTemporary, to: directory + "/latest")
-        try fsyncDirectory(directory)
+        try DurableIO.writeDurably(Array((name + "\n").utf8), to: latestTemporary)
+        try DurableIO.renameAtomically(latestTemporary, to: directory + "/latest")
+        try DurableIO.fsyncDirectory(directory)
 
         try prune(keeping: name)
         removeStaleTemporaries()
@@ -181,7 +184,7 @@ public struct CheckpointStore: Sendable {
             }
             state = try JSONDecoder().decode(CheckpointState<C>.self, from: stateData)
         } catch let error as DecodingError {
-            throw CheckpointError.stateUnreadable(path: statePath, reason: describe(error))
+            throw CheckpointError.stateUnreadable(path: statePath, reason: SafeTensors.describe(error))
         }
 
         var parsed: [[String: TensorRecord]] = []
@@ -243,24 +246,24 @@ public struct CheckpointStore: Sendable {
     /// aside first and restored if the second rename fails), then removed.
     private func commit(_ temporary: String, to finalPath: String) throws {
         if !FileManager.default.fileExists(atPath: finalPath) {
-            try renameAtomically(temporary, to: finalPath)
-            try fsyncDirectory(directory)
+            try DurableIO.renameAtomically(temporary, to: finalPath)
+            try DurableIO.fsyncDirectory(directory)
             return
         }
-        if try exchangeAtomically(temporary, finalPath) {
-            try fsyncDirectory(directory)
+        if allowsExchange, try DurableIO.exchangeAtomically(temporary, finalPath) {
+            try DurableIO.fsyncDirectory(directory)
             try? FileManager.default.removeItem(atPath: temporary)  // now holds the old checkpoint
             return
         }
         let aside = temporary + "-replaced"
-        try renameAtomically(finalPath, to: aside)
+        try DurableIO.renameAtomically(finalPath, to: aside)
         do {
-            try renameAtomically(temporary, to: finalPath)
+            try DurableIO.renameAtomically(temporary, to: finalPath)
         } catch {
-            try? renameAtomically(aside, to: finalPath)
+            try? DurableIO.renameAtomically(aside, to: finalPath)
             throw error
         }
-        try fsyncDirectory(directory)
+        try DurableIO.fsyncDirectory(directory)
         try? FileManager.default.removeItem(atPath: aside)
     }
 
@@ -272,10 +275,10 @@ public struct CheckpointStore: Sendable {
         for old in others.prefix(excess) {
             // Rename first so a half-removed directory never looks like a checkpoint.
             let doomed = directory + "/.tmp-removing-\(old.name)-\(getpid())"
-            try renameAtomically(directory + "/" + old.name, to: doomed)
+            try DurableIO.renameAtomically(directory + "/" + old.name, to: doomed)
             try? FileManager.default.removeItem(atPath: doomed)
         }
-        try fsyncDirectory(directory)
+        try DurableIO.fsyncDirectory(directory)
     }
 
     /// Removes `.tmp-*` directories left by processes that are no longer running.

@@ -22,7 +22,7 @@ final class DurableFileWriter {
     init(creating path: String) throws {
         self.path = path
         fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw CheckpointError.io(path: path, operation: "create", reason: errnoDescription()) }
+        guard fd >= 0 else { throw CheckpointError.io(path: path, operation: "create", reason: DurableIO.errnoDescription()) }
     }
 
     deinit {
@@ -44,7 +44,7 @@ final class DurableFileWriter {
             #endif
             if n < 0 {
                 if errno == EINTR { continue }
-                throw CheckpointError.io(path: path, operation: "write", reason: errnoDescription())
+                throw CheckpointError.io(path: path, operation: "write", reason: DurableIO.errnoDescription())
             }
             offset += n
         }
@@ -62,39 +62,14 @@ final class DurableFileWriter {
         let descriptor = fd
         fd = -1
         if fsync(descriptor) != 0 {
-            let reason = errnoDescription()
+            let reason = DurableIO.errnoDescription()
             _ = close(descriptor)
             throw CheckpointError.io(path: path, operation: "fsync", reason: reason)
         }
         if close(descriptor) != 0 {
-            throw CheckpointError.io(path: path, operation: "close", reason: errnoDescription())
+            throw CheckpointError.io(path: path, operation: "close", reason: DurableIO.errnoDescription())
         }
         return SHA256.hexString(hasher.finalize())
-    }
-}
-
-/// Writes `bytes` to a new file at `path`, fsyncs it, and returns its SHA-256 hex.
-@discardableResult
-func writeDurably(_ bytes: [UInt8], to path: String) throws -> String {
-    let writer = try DurableFileWriter(creating: path)
-    try writer.write(bytes)
-    return try writer.finish()
-}
-
-/// Fsyncs the directory at `path`, making renames and creations inside it durable.
-func fsyncDirectory(_ path: String) throws {
-    let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-    guard fd >= 0 else { throw CheckpointError.io(path: path, operation: "open directory", reason: errnoDescription()) }
-    defer { _ = close(fd) }
-    if fsync(fd) != 0 {
-        throw CheckpointError.io(path: path, operation: "fsync directory", reason: errnoDescription())
-    }
-}
-
-/// Renames `source` to `destination` atomically (replacing a file, or an empty directory).
-func renameAtomically(_ source: String, to destination: String) throws {
-    if rename(source, destination) != 0 {
-        throw CheckpointError.io(path: source, operation: "rename to \(destination)", reason: errnoDescription())
     }
 }
 
@@ -107,22 +82,56 @@ private let renameat2Function: RenameAt2? = {
 }()
 #endif
 
-/// Atomically swaps the two existing paths `a` and `b` (both stay present throughout).
-///
-/// Returns false when the platform or file system cannot exchange atomically; the caller
-/// then falls back to two renames.
-func exchangeAtomically(_ a: String, _ b: String) throws -> Bool {
-    #if canImport(Glibc)
-    guard let renameat2 = renameat2Function else { return false }
-    let renameExchange: UInt32 = 1 << 1  // RENAME_EXCHANGE from <linux/fs.h>
-    if renameat2(AT_FDCWD, a, AT_FDCWD, b, renameExchange) == 0 { return true }
-    if errno == EINVAL || errno == ENOSYS || errno == ENOTSUP { return false }
-    throw CheckpointError.io(path: a, operation: "exchange with \(b)", reason: errnoDescription())
-    #elseif canImport(Darwin)
-    if renamex_np(a, b, UInt32(RENAME_SWAP)) == 0 { return true }
-    if errno == ENOTSUP || errno == EINVAL { return false }
-    throw CheckpointError.io(path: a, operation: "exchange with \(b)", reason: errnoDescription())
-    #else
-    return false
-    #endif
+/// File-system steps that checkpoints rely on for durability and atomicity.
+enum DurableIO {
+    /// Writes `bytes` to a new file at `path`, fsyncs it, and returns its SHA-256 hex.
+    @discardableResult
+    static func writeDurably(_ bytes: [UInt8], to path: String) throws -> String {
+        let writer = try DurableFileWriter(creating: path)
+        try writer.write(bytes)
+        return try writer.finish()
+    }
+
+    /// Fsyncs the directory at `path`, making renames and creations inside it durable.
+    static func fsyncDirectory(_ path: String) throws {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw CheckpointError.io(path: path, operation: "open directory", reason: errnoDescription()) }
+        defer { _ = close(fd) }
+        if fsync(fd) != 0 {
+            throw CheckpointError.io(path: path, operation: "fsync directory", reason: errnoDescription())
+        }
+    }
+
+    /// Renames `source` to `destination` atomically (replacing a file, or an empty directory).
+    static func renameAtomically(_ source: String, to destination: String) throws {
+        if rename(source, destination) != 0 {
+            throw CheckpointError.io(path: source, operation: "rename to \(destination)", reason: errnoDescription())
+        }
+    }
+
+    /// Atomically swaps the two existing paths `a` and `b` (both stay present throughout).
+    ///
+    /// Returns false when the platform or file system cannot exchange atomically; the caller
+    /// then falls back to two renames.
+    static func exchangeAtomically(_ a: String, _ b: String) throws -> Bool {
+        #if canImport(Glibc)
+        guard let renameat2 = renameat2Function else { return false }
+        let renameExchange: UInt32 = 1 << 1  // RENAME_EXCHANGE from <linux/fs.h>
+        if renameat2(AT_FDCWD, a, AT_FDCWD, b, renameExchange) == 0 { return true }
+        if errno == EINVAL || errno == ENOSYS || errno == ENOTSUP { return false }
+        throw CheckpointError.io(path: a, operation: "exchange with \(b)", reason: errnoDescription())
+        #elseif canImport(Darwin)
+        if renamex_np(a, b, UInt32(RENAME_SWAP)) == 0 { return true }
+        if errno == ENOTSUP || errno == EINVAL { return false }
+        throw CheckpointError.io(path: a, operation: "exchange with \(b)", reason: errnoDescription())
+        #else
+        return false
+        #endif
+    }
+
+    /// The text of the current `errno`.
+    static func errnoDescription() -> String {
+        let code = errno
+        return String(cString: strerror(code)) + " (errno \(code))"
+    }
 }

@@ -121,7 +121,7 @@ public struct SHA256: Sendable {
     /// opened or read.
     public static func hex(ofFile path: String) throws -> String {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw CheckpointError.io(path: path, operation: "open for reading", reason: errnoDescription()) }
+        guard fd >= 0 else { throw CheckpointError.io(path: path, operation: "open for reading", reason: DurableIO.errnoDescription()) }
         defer { _ = close(fd) }
         var hasher = SHA256()
         let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
@@ -130,7 +130,7 @@ public struct SHA256: Sendable {
             let n = read(fd, chunk.baseAddress, chunk.count)
             if n < 0 {
                 if errno == EINTR { continue }
-                throw CheckpointError.io(path: path, operation: "read", reason: errnoDescription())
+                throw CheckpointError.io(path: path, operation: "read", reason: DurableIO.errnoDescription())
             }
             if n == 0 { break }
             hasher.update(UnsafeRawBufferPointer(rebasing: chunk[0..<n]))

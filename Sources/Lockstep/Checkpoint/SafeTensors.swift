@@ -119,7 +119,7 @@ public enum SafeTensors {
                 if tensor.name.isEmpty { throw fail("the name is empty") }
                 if tensor.name == "__metadata__" { throw fail("the name '__metadata__' is reserved for metadata") }
                 if !seen.insert(tensor.name).inserted { throw fail("the name occurs twice") }
-                guard let count = elementCount(tensor.shape) else { throw fail("shape \(tensor.shape) has a negative or too large dimension") }
+                guard let count = SafeTensors.elementCount(tensor.shape) else { throw fail("shape \(tensor.shape) has a negative or too large dimension") }
                 if count != tensor.values.count {
                     throw fail("shape \(tensor.shape) holds \(count) elements but \(tensor.values.count) values were given")
                 }
@@ -240,10 +240,10 @@ public enum SafeTensors {
     /// The whole file at `path`.
     static func readWholeFile(_ path: String) throws -> [UInt8] {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw CheckpointError.io(path: path, operation: "open for reading", reason: errnoDescription()) }
+        guard fd >= 0 else { throw CheckpointError.io(path: path, operation: "open for reading", reason: DurableIO.errnoDescription()) }
         defer { _ = close(fd) }
         var status = stat()
-        guard fstat(fd, &status) == 0 else { throw CheckpointError.io(path: path, operation: "stat", reason: errnoDescription()) }
+        guard fstat(fd, &status) == 0 else { throw CheckpointError.io(path: path, operation: "stat", reason: DurableIO.errnoDescription()) }
         let size = Int(status.st_size)
         var bytes = [UInt8](repeating: 0, count: size)
         var offset = 0
@@ -252,7 +252,7 @@ public enum SafeTensors {
                 let n = pread(fd, buffer.baseAddress! + offset, size - offset, off_t(offset))
                 if n < 0 {
                     if errno == EINTR { continue }
-                    throw CheckpointError.io(path: path, operation: "read", reason: errnoDescription())
+                    throw CheckpointError.io(path: path, operation: "read", reason: DurableIO.errnoDescription())
                 }
                 if n == 0 { break }
                 offset += n
@@ -303,14 +303,17 @@ public enum SafeTensors {
         }
         let dataStart = 8 + Int(headerLength)
         let dataSize = bytes.count - dataStart
-        guard bytes[8] == UInt8(ascii: "{") || headerLength == 0 else {
+        guard headerLength > 0 else {
+            throw CheckpointError.invalidHeader(path: path, reason: "the header is empty")
+        }
+        guard bytes[8] == UInt8(ascii: "{") else {
             throw CheckpointError.invalidHeader(path: path, reason: "the header does not start with '{'")
         }
         let header: Header
         do {
             header = try JSONDecoder().decode(Header.self, from: Data(bytes[8..<dataStart]))
         } catch let error as DecodingError {
-            throw CheckpointError.invalidHeader(path: path, reason: describe(error))
+            throw CheckpointError.invalidHeader(path: path, reason: SafeTensors.describe(error))
         } catch {
             throw CheckpointError.invalidHeader(path: path, reason: "\(error)")
         }
@@ -321,7 +324,7 @@ public enum SafeTensors {
             guard let dtype = SafeTensorsDType(rawValue: entry.dtype) else {
                 throw CheckpointError.unsupportedDType(path: path, tensor: name, dtype: entry.dtype)
             }
-            guard let count = elementCount(entry.shape) else {
+            guard let count = SafeTensors.elementCount(entry.shape) else {
                 throw CheckpointError.invalidHeader(path: path, reason: "tensor '\(name)' has shape \(entry.shape) with a negative or too large dimension")
             }
             let offsets = entry.data_offsets
@@ -374,36 +377,38 @@ public enum SafeTensors {
         }
         return (records, header.metadata)
     }
-}
 
-/// The number of elements of `shape` (1 for a scalar), or nil for a negative dimension or overflow.
-func elementCount(_ shape: [Int]) -> Int? {
-    var count = 1
-    for dimension in shape {
-        guard dimension >= 0 else { return nil }
-        let (product, overflow) = count.multipliedReportingOverflow(by: dimension)
-        guard !overflow else { return nil }
-        count = product
-    }
-    return count
-}
+    // MARK: Helpers
 
-/// A short description of a decoding error: what was wrong and where.
-func describe(_ error: DecodingError) -> String {
-    func at(_ path: [CodingKey]) -> String {
-        path.isEmpty ? "the top level" : path.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+    /// The number of elements of `shape` (1 for a scalar), or nil for a negative dimension or overflow.
+    static func elementCount(_ shape: [Int]) -> Int? {
+        var count = 1
+        for dimension in shape {
+            guard dimension >= 0 else { return nil }
+            let (product, overflow) = count.multipliedReportingOverflow(by: dimension)
+            guard !overflow else { return nil }
+            count = product
+        }
+        return count
     }
-    switch error {
-    case let .dataCorrupted(context):
-        let underlying = context.underlyingError.map { " (\($0.localizedDescription))" } ?? ""
-        return "not valid JSON at \(at(context.codingPath)): \(context.debugDescription)\(underlying)"
-    case let .keyNotFound(key, context):
-        return "missing key '\(key.stringValue)' at \(at(context.codingPath))"
-    case let .typeMismatch(type, context):
-        return "expected \(type) at \(at(context.codingPath)): \(context.debugDescription)"
-    case let .valueNotFound(type, context):
-        return "missing \(type) value at \(at(context.codingPath))"
-    @unknown default:
-        return "\(error)"
+
+    /// A short description of a decoding error: what was wrong and where.
+    static func describe(_ error: DecodingError) -> String {
+        func at(_ path: [CodingKey]) -> String {
+            path.isEmpty ? "the top level" : path.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+        }
+        switch error {
+        case let .dataCorrupted(context):
+            let underlying = context.underlyingError.map { " (\($0.localizedDescription))" } ?? ""
+            return "not valid JSON at \(at(context.codingPath)): \(context.debugDescription)\(underlying)"
+        case let .keyNotFound(key, context):
+            return "missing key '\(key.stringValue)' at \(at(context.codingPath))"
+        case let .typeMismatch(type, context):
+            return "expected \(type) at \(at(context.codingPath)): \(context.debugDescription)"
+        case let .valueNotFound(type, context):
+            return "missing \(type) value at \(at(context.codingPath))"
+        @unknown default:
+            return "\(error)"
+        }
     }
 }
