@@ -20,6 +20,14 @@ echo "== build (debug, with tests)"
 if ! swift build --build-tests 2>&1 | tail -n 30; then :; fi
 if [ "${PIPESTATUS[0]}" -ne 0 ]; then echo "test.sh: build failed" >&2; exit 1; fi
 
+# Python with safetensors, for the checkpoint interoperability tests (PyPI).
+venv="$root/.venv-test"
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import safetensors, numpy" 2>/dev/null; then
+    echo "== python venv with safetensors and numpy (for checkpoint interop tests)"
+    python3 -m venv "$venv" && "$venv/bin/pip" install -q safetensors numpy || echo "test.sh: could not install safetensors; its interop tests will be skipped"
+fi
+if "$venv/bin/python" -c "import safetensors, numpy" 2>/dev/null; then export LOCKSTEP_PYTHON="$venv/bin/python"; fi
+
 echo "== swift test"
 log=$(mktemp)
 swift test --skip-build 2>&1 | tee "$log" | grep -E "✘|error|passed after|failed after|Executed" | grep -v "^✔ Test [a-zA-Z]" | tail -n 40
@@ -44,6 +52,12 @@ for suite_np in mpi:2 mpi:3 mpi:4 training:1 training:2 training:3 training:4; d
     p=$(echo "$line" | awk '{print $1}'); f=$(echo "$line" | awk '{print $3}')
 XX
 done
+
+echo "== command-line tests (bad input, dead ranks, checkpoints)"
+out=$(bash scripts/test_cli.sh "$root/.build/debug/lockstep" 2>&1)
+echo "$out" | grep -vE "^ok " | tail -n 40
+line=$(echo "$out" | grep -E "^cli: [0-9]+ passed, [0-9]+ failed$" | tail -n 1)
+if [ -z "$line" ]; then record "cli" 0 1; else record "cli" "$(echo "$line" | awk '{print $2}')" "$(echo "$line" | awk '{print $4}')"; fi
 
 echo
 if [ ${#failures[@]} -ne 0 ]; then echo "failed suites: ${failures[*]}"; fi

@@ -8,7 +8,7 @@ public enum CheckpointFormat {
     /// The `formatVersion` this build writes and reads.
     public static let version = 1
     /// The Lockstep version recorded in new checkpoints' `lockstepVersion`.
-    public static let lockstepVersion = "0.1.0"
+    public static let lockstepVersion = LockstepVersion.string
     /// The tensor file holding the model's parameters and running statistics.
     public static let modelFile = "model.safetensors"
     /// The tensor file holding the optimizer's momentum buffers, named like the parameters.

@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# End-to-end tests of the `lockstep` command: bad input gives a clear error and a
+# non-zero exit on every rank, never a crash or a hang; a killed rank takes the job down;
+# failed runs leave existing checkpoints alone; checkpoints load in Python.
+# Usage: scripts/test_cli.sh [path/to/lockstep]   (default: the debug build)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+bin=${1:-$root/.build/debug/lockstep}
+mpirun_sh="$root/scripts/mpirun.sh"
+work=$(mktemp -d /tmp/lockstep-cli.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+passed=0; failed=0
+
+ok() { passed=$((passed + 1)); echo "ok    $1"; }
+bad() { failed=$((failed + 1)); echo "FAIL  $1"; [ -n "${2:-}" ] && echo "$2" | sed 's/^/      /' | head -n 15; }
+
+# expect_error NAME PATTERN CMD... : CMD must exit non-zero within 120 s and print PATTERN.
+expect_error() {
+    local name=$1 pattern=$2; shift 2
+    local out status
+    out=$(timeout 120 "$@" 2>&1); status=$?
+    if [ $status -eq 124 ]; then bad "$name (hung: killed after 120 s)" "$out"
+    elif [ $status -eq 0 ]; then bad "$name (exit 0)" "$out"
+    elif ! grep -qE -- "$pattern" <<<"$out"; then bad "$name (message lacks /$pattern/)" "$out"
+    else ok "$name"; fi
+}
+
+small=(--dataset synthetic --synthetic-count 512 --model mlp:784,32,10 --batch-size 32 --progress lines)
+
+# --- flags and configuration -------------------------------------------------------
+expect_error "negative learning rate is refused, naming it" "lr -0.1" "$bin" train "${small[@]}" --lr=-0.1
+expect_error "momentum >= 1 is refused" "momentum 1.5" "$bin" train "${small[@]}" --momentum 1.5
+expect_error "unknown model name is refused, naming it" "nope" "$bin" train "${small[@]}" --model nope
+expect_error "malformed model spec is refused" "mlp:784,,10" "$bin" train "${small[@]}" --model mlp:784,,10
+expect_error "bad schedule string is refused" "schedule" "$bin" train "${small[@]}" --schedule step:x
+expect_error "unknown flag is refused" "Unknown option" "$bin" train --no-such-flag
+printf 'lr: 0.1\nbatchsize: 3\n' > "$work/bad.yaml"
+expect_error "unknown key in a YAML config is refused" "unknown key 'batchsize'" "$bin" train "${small[@]}" --config "$work/bad.yaml"
+printf 'epochs: [1\n' > "$work/broken.yaml"
+expect_error "broken YAML is refused" "not valid YAML" "$bin" train "${small[@]}" --config "$work/broken.yaml"
+printf 'epochs: 1\nlr: 0.02\nmodel: mlp:784,16,10\ndataset: synthetic\nsynthetic-count: 256\nbatch-size: 32\n' > "$work/good.yaml"
+out=$(timeout 120 "$bin" train --config "$work/good.yaml" --lr 0.03 --progress lines 2>&1)
+if [ $? -eq 0 ] && grep -q "mlp:784,16,10" <<<"$out" && grep -q "lr 0.03" <<<"$out"; then ok "YAML config is read and flags win over it"
+else bad "YAML config is read and flags win over it" "$out"; fi
+
+# --- data ---------------------------------------------------------------------------
+expect_error "missing dataset names the Debian package and --data" "dataset-fashion-mnist.*--data|--data.*dataset-fashion-mnist" \
+    "$bin" train --data "$work/nowhere"
+expect_error "missing dataset under mpirun -np 2: clean error, no hang" "dataset-fashion-mnist" \
+    bash "$mpirun_sh" -np 2 "$bin" train --data "$work/nowhere"
+if [ -d /usr/share/datasets/fashion-mnist ]; then
+    mkdir -p "$work/trunc"
+    cp /usr/share/datasets/fashion-mnist/*labels* /usr/share/datasets/fashion-mnist/t10k-images* "$work/trunc/"
+    head -c 100000 /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz > "$work/trunc/train-images-idx3-ubyte.gz"
+    expect_error "truncated gzip IDX file is refused, naming the file" "train-images" "$bin" train --data "$work/trunc"
+fi
+printf '0,0.5,0.25\n1,0.1,0.9\n1,0.3\n' > "$work/ragged.csv"
+expect_error "ragged CSV row is refused with its line number" "line 3" "$bin" train --dataset csv --data "$work/ragged.csv" --model mlp:2,4,2
+python3 - "$work" <<'PY'
+import sys
+rows = ["%d,%s" % (i % 13, ",".join(["0.5"] * 4)) for i in range(64)]
+open(sys.argv[1] + "/classes13.csv", "w").write("\n".join(rows) + "\n")
+PY
+expect_error "labels beyond the model's outputs are refused" "13 classes" "$bin" train --dataset csv --data "$work/classes13.csv" --model mlp:4,8,10 --batch-size 8
+expect_error "more ranks than samples: refused on every rank" "samples" \
+    bash "$mpirun_sh" -np 4 "$bin" train "${small[@]}" --train-limit 3
+
+# --- ranks that disagree or die -------------------------------------------------------
+mpmd_root=(); [ "$(id -u)" -eq 0 ] && mpmd_root=(--allow-run-as-root)
+expect_error "ranks started with different settings: error names the setting" "learningRate.*rank 1" \
+    mpirun "${mpmd_root[@]}" --oversubscribe -np 1 "$bin" train "${small[@]}" --lr 0.1 : -np 1 "$bin" train "${small[@]}" --lr 0.2
+(
+    OPENBLAS_NUM_THREADS=1 timeout 180 bash "$mpirun_sh" -np 2 "$bin" train --dataset synthetic --synthetic-count 200000 \
+        --model seed-mlp --epochs 50 --progress lines > "$work/killed.log" 2>&1
+    echo $? > "$work/killed.status"
+) &
+launcher=$!
+victim=""
+for _ in $(seq 1 120); do
+    victim=$(pgrep -f "synthetic-count 200000" | while read -r p; do
+        [ "$(cat /proc/$p/comm 2>/dev/null)" = "lockstep" ] && echo "$p"; done | tail -n 1)
+    [ -n "$victim" ] && grep -q "steps/epoch" "$work/killed.log" 2>/dev/null && break
+    sleep 0.5
+done
+if [ -n "$victim" ]; then
+    kill -9 "$victim"
+    wait "$launcher"
+    status=$(cat "$work/killed.status")
+    if [ "$status" -eq 124 ]; then bad "a killed rank takes the job down (hung)" "$(tail -n 5 "$work/killed.log")"
+    elif [ "$status" -eq 0 ]; then bad "a killed rank takes the job down (exit 0)"
+    else ok "a killed rank takes the job down (mpirun exit $status, no hang)"; fi
+else
+    kill "$launcher" 2>/dev/null; bad "a killed rank takes the job down (could not find a rank to kill)" "$(tail -n 5 "$work/killed.log")"
+fi
+pkill -f "synthetic-count 200000" 2>/dev/null
+
+# --- checkpoints ----------------------------------------------------------------------
+ck="$work/ck"
+out=$(timeout 300 bash "$mpirun_sh" -np 2 "$bin" train "${small[@]}" --epochs 2 --checkpoint-dir "$ck" --metrics "$work/m.jsonl" 2>&1)
+if [ $? -eq 0 ] && [ -f "$ck/latest" ]; then ok "2-rank run writes checkpoints and a latest pointer"; else bad "2-rank run writes checkpoints" "$out"; fi
+lines=$(grep -c '"event":"epoch"' "$work/m.jsonl" 2>/dev/null || echo 0)
+if [ "$lines" -eq 2 ] && grep -q '"event":"end"' "$work/m.jsonl" && python3 -c "
+import json,sys
+for l in open('$work/m.jsonl'):
+    d = json.loads(l)
+    if d['event'] == 'epoch':
+        for k in ['epoch','step','world_size','batch_per_rank','lr','train_loss','train_acc','test_loss','test_acc','samples_per_s','epoch_s','compute_s','allreduce_s']:
+            assert k in d, k
+        assert d['world_size'] == 2
+"; then ok "metrics file has one epoch line per epoch with every contract key, and an end line"
+else bad "metrics file lines" "$(cat "$work/m.jsonl" 2>/dev/null)"; fi
+before=$(cd "$ck" && find . -type f -exec sha256sum {} + | sort)
+expect_error "a fresh run refuses a directory that holds checkpoints" "already holds checkpoints" "$bin" train "${small[@]}" --checkpoint-dir "$ck"
+expect_error "resuming with another model is refused" "different model|trained with model" "$bin" train "${small[@]}" --model mlp:784,16,10 --checkpoint-dir "$ck" --resume
+latest_dir="$ck/$(cat "$ck/latest")"
+cp -r "$latest_dir" "$work/tampered"
+python3 - "$work/tampered/model.safetensors" <<'PY'
+import sys
+p = sys.argv[1]; b = bytearray(open(p, "rb").read()); b[-3] ^= 0xFF; open(p, "wb").write(bytes(b))
+PY
+expect_error "a checkpoint with a bad hash is refused by evaluate" "hash|SHA-256|corrupt" "$bin" evaluate "$work/tampered"
+expect_error "a checkpoint with a bad hash is refused by resume" "hash|SHA-256|corrupt" "$bin" train "${small[@]}" --epochs 3 --resume-from "$work/tampered" --checkpoint-dir "$ck"
+after=$(cd "$ck" && find . -type f -exec sha256sum {} + | sort)
+if [ "$before" = "$after" ]; then ok "failed runs left the existing checkpoints untouched"; else bad "failed runs changed existing checkpoints"; fi
+out=$(timeout 120 "$bin" evaluate "$ck" 2>&1)
+if [ $? -eq 0 ] && grep -q "accuracy" <<<"$out"; then ok "evaluate reads the newest checkpoint"; else bad "evaluate" "$out"; fi
+out=$(timeout 300 bash "$mpirun_sh" -np 2 "$bin" train "${small[@]}" --epochs 3 --checkpoint-dir "$ck" --resume 2>&1)
+if [ $? -eq 0 ] && grep -q "resumed from" <<<"$out" && grep -q "epoch 3/3" <<<"$out"; then ok "--resume continues to the new epoch count"; else bad "--resume" "$out"; fi
+
+# --- model.safetensors in Python, with PyTorch's names and shapes -----------------------
+venv="$root/.venv-test"
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import safetensors, numpy" 2>/dev/null; then
+    python3 -m venv "$venv" >/dev/null 2>&1 && "$venv/bin/pip" install -q safetensors numpy >/dev/null 2>&1
+fi
+if "$venv/bin/python" -c "import safetensors, numpy" 2>/dev/null; then
+    cnn="$work/cnn"
+    out=$(timeout 600 "$bin" train --dataset synthetic --synthetic-count 256 --model seed-cnn --batch-size 32 --max-steps 2 --checkpoint-dir "$cnn" --progress lines 2>&1)
+    out2=$("$venv/bin/python" scripts/check_safetensors.py "$cnn/$(cat "$cnn/latest")/model.safetensors" \
+        --expect 0.weight:16,1,3,3 0.bias:16 2.weight:32,16,3,3 2.bias:32 5.weight:128,3872 5.bias:128 7.weight:10,128 7.bias:10 2>&1)
+    if [ $? -eq 0 ]; then ok "seed-cnn model.safetensors loads in Python with nn.Sequential names and shapes"
+    else bad "seed-cnn model.safetensors in Python" "$out $out2"; fi
+    bn="$work/bn"
+    out=$(timeout 600 "$bin" train --dataset synthetic --synthetic-count 256 --model bn-cnn --batch-size 32 --max-steps 2 --checkpoint-dir "$bn" --progress lines 2>&1)
+    out2=$("$venv/bin/python" scripts/check_safetensors.py "$bn/$(cat "$bn/latest")/model.safetensors" 2>&1)
+    if [ $? -eq 0 ] && grep -q "num_batches_tracked.*I64" <<<"$out2" && grep -q "running_mean" <<<"$out2"; then
+        ok "bn-cnn checkpoint holds BatchNorm running statistics and int64 num_batches_tracked"
+    else bad "bn-cnn checkpoint in Python" "$out $out2"; fi
+else
+    echo "skip  safetensors check in Python: could not install the 'safetensors' package from PyPI"
+fi
+
+echo "cli: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
