@@ -15,6 +15,9 @@ final class GradientBuckets {
     private var nextToLaunch = 0
     private var readyFrom: Int
     private var firstError: MPIError?
+    /// When set, each bucket's launch and observed completion are recorded.
+    var timeline: Timeline?
+    private var launchedAt: [Double]
 
     init(arena: ParameterArena, world: Communicator, bucketBytes: Int) {
         self.gradients = arena.gradients
@@ -34,6 +37,7 @@ final class GradientBuckets {
         if upper > 0 { ranges.append(0..<upper) }
         self.ranges = ranges
         self.requests = ranges.map { _ in Request() }
+        self.launchedAt = [Double](repeating: 0, count: ranges.count)
         self.readyFrom = arena.parameterCount
     }
 
@@ -54,13 +58,16 @@ final class GradientBuckets {
         }
         // Open MPI progresses non-blocking collectives only inside MPI calls.
         for i in 0..<nextToLaunch where !requests[i].isComplete {
-            do { _ = try requests[i].test() } catch { if firstError == nil { firstError = error } }
+            do {
+                if try requests[i].test() { timeline?.record(.bucket, launchedAt[i], MPIEnvironment.wallTime(), detail: Int32(i)) }
+            } catch { if firstError == nil { firstError = error } }
         }
     }
 
     private func launch(_ i: Int) {
         let r = ranges[i]
         let bucket = UnsafeMutableBufferPointer(rebasing: gradients[r])
+        if timeline != nil { launchedAt[i] = MPIEnvironment.wallTime() }
         do { try world.iallreduce(bucket, op: .sum, into: requests[i]) } catch { if firstError == nil { firstError = error } }
     }
 
@@ -70,7 +77,10 @@ final class GradientBuckets {
             launch(nextToLaunch)
             nextToLaunch += 1
         }
-        for request in requests { try request.wait() }
+        for (i, request) in requests.enumerated() where !request.isComplete {
+            try request.wait()
+            timeline?.record(.bucket, launchedAt[i], MPIEnvironment.wallTime(), detail: Int32(i))
+        }
         if let firstError { throw firstError }
     }
 }

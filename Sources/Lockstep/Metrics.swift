@@ -34,6 +34,10 @@ public struct TrainingSummary: Sendable {
     public var finalTestAccuracy: Double?
     public var finalTrainLoss: Double?
     public var checkpoint: String?
+    /// The rank with the most compute time (the straggler).
+    public var slowestRank = 0
+    /// How much more compute time the slowest rank took than the fastest (0.05 = 5%).
+    public var slowestRankExcess = 0.0
 }
 
 /// Appends JSON lines to the metrics file (rank 0 only). Keys keep the documented order.
@@ -100,7 +104,8 @@ public final class MetricsLog {
             ("world_size", s.worldSize), ("wall_s", s.wallSeconds), ("train_s", s.trainSeconds),
             ("compute_s", s.computeSeconds), ("allreduce_s", s.allreduceSeconds),
             ("samples_per_s", s.samplesPerSecond), ("train_loss", s.finalTrainLoss), ("test_loss", s.finalTestLoss),
-            ("test_acc", s.finalTestAccuracy), ("checkpoint", s.checkpoint),
+            ("test_acc", s.finalTestAccuracy), ("slowest_rank", s.slowestRank),
+            ("slowest_rank_excess", s.slowestRankExcess), ("checkpoint", s.checkpoint),
         ])
     }
 }

@@ -81,6 +81,10 @@ public final class Trainer {
     public let totalSteps: Int
     let lrScale: Float
     let gradientScale: Float
+    let timeline: Timeline?
+    /// The timeline while the current step is within its recorded range.
+    private var recordingTimeline: Timeline? { timeline.flatMap { step - timelineFirstStep < $0.maxSteps ? $0 : nil } }
+    private var timelineFirstStep = 0
 
     /// Optimizer steps taken so far.
     public internal(set) var step = 0
@@ -158,6 +162,8 @@ public final class Trainer {
             } catch { throw CollectiveError(error) }
         }
         self.buckets = GradientBuckets(arena: model.arena, world: world, bucketBytes: Int(c.bucketMB * 1_048_576))
+        self.timeline = options.timelinePath == nil ? nil : Timeline(maxSteps: options.timelineSteps, bucketCount: buckets.ranges.count)
+        buckets.timeline = timeline
         self.input = Tensor(shape: [c.batchSize] + model.inputShape)
         self.labels = .allocate(capacity: c.batchSize)
         self.labels.initialize(repeating: 0)
@@ -198,6 +204,8 @@ public final class Trainer {
         var lastTrainLoss: Double?
         let stopStep = min(totalSteps, c.maxSteps ?? Int.max)
         emit(.started(plan()))
+        timelineFirstStep = step
+        try timeline?.start(world: world)
 
         while epoch < c.epochs && step < stopStep {
             let order = sampler.order(epoch: epoch)
@@ -236,13 +244,20 @@ public final class Trainer {
             if every > 0 && epoch % every == 0 && epoch < c.epochs { try saveCheckpoint() }
         }
         if store != nil && lastCheckpointStep != step { try saveCheckpoint() }
-        let summary = TrainingSummary(
+        if let timeline, let path = options.timelinePath { try timeline.write(to: path, world: world) }
+        // Stragglers: every rank's compute time, so the summary can name the slowest.
+        let computeTimes = try world.allgather([computeTotal])
+        let slowest = computeTimes.indices.max(by: { computeTimes[$0] < computeTimes[$1] }) ?? 0
+        let fastest = computeTimes.min() ?? 0
+        var summary = TrainingSummary(
             steps: step, epochs: epoch, samples: samplesTotal, worldSize: world.size,
             wallSeconds: MPIEnvironment.wallTime() - runStart, trainSeconds: trainSeconds,
             computeSeconds: computeTotal, allreduceSeconds: waitTotal,
             samplesPerSecond: Double(samplesTotal) / max(trainSeconds, 1e-9),
             finalTestLoss: lastTest?.loss, finalTestAccuracy: lastTest?.accuracy,
             finalTrainLoss: lastTrainLoss, checkpoint: lastCheckpointPath)
+        summary.slowestRank = slowest
+        summary.slowestRankExcess = fastest > 0 ? computeTimes[slowest] / fastest - 1 : 0
         if world.rank == 0 { metrics?.record(summary); emit(.finished(summary)) }
         return summary
     }
@@ -259,8 +274,10 @@ public final class Trainer {
             order.withUnsafeBufferPointer { o in
                 data.train.copyBatch(indices: UnsafeBufferPointer(rebasing: o[range]), features: input.data, labels: labels.baseAddress!)
             }
+            let forwardStart = MPIEnvironment.wallTime()
             let logits = model.forward(input)
             let (value, correct) = loss.forward(logits, labels: UnsafeBufferPointer(labels))
+            let backwardStart = MPIEnvironment.wallTime()
             epochLossSum += Double(value) * Double(c.batchSize)
             epochCorrect += correct
             epochSeen += c.batchSize
@@ -270,6 +287,10 @@ public final class Trainer {
                 model.backward(g, onGradientsReady: buckets.gradientsReady)
             } else {
                 model.backward(g)
+            }
+            if let timeline = recordingTimeline {
+                timeline.record(.forward, forwardStart, backwardStart)
+                timeline.record(.backward, backwardStart, MPIEnvironment.wallTime())
             }
         }
         let waitStart = MPIEnvironment.wallTime()
@@ -284,6 +305,10 @@ public final class Trainer {
         lastLearningRate = schedule.learningRate(at: step) * lrScale
         optimizer.step(model.arena, learningRate: lastLearningRate)
         let t1 = MPIEnvironment.wallTime()
+        if let timeline = recordingTimeline {
+            timeline.record(.wait, waitStart, waitEnd)
+            timeline.record(.optimizer, waitEnd, t1)
+        }
         epochWait += waitEnd - waitStart
         epochCompute += (t1 - t0) - (waitEnd - waitStart)
     }

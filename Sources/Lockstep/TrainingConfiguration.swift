@@ -108,6 +108,10 @@ public struct RunOptions: Sendable {
     public var checkReplicasEvery = 0
     /// Print a plain progress line every N steps when not on a terminal (0: epochs only).
     public var logEverySteps = 0
+    /// Write a Chrome-trace timeline of every rank to this file (rank 0 writes it).
+    public var timelinePath: String? = nil
+    /// How many steps the timeline records (from the first step of this run).
+    public var timelineSteps = 50
 
     public init() {}
 }

@@ -87,6 +87,7 @@ final class ProgressPrinter {
         var line = "done: \(s.steps) steps, \(s.epochs) epochs in \(String(format: "%.1f", s.wallSeconds)) s; \(grouped(Int(s.samplesPerSecond))) samples/s"
         if let a = s.finalTestAccuracy { line += String(format: "; test accuracy %.4f", a) }
         if let c = s.checkpoint { line += "; checkpoint \(c)" }
+        if s.worldSize > 1 { line += String(format: "; slowest rank %d (+%.1f%% compute)", s.slowestRank, s.slowestRankExcess * 100) }
         return line
     }
 

@@ -116,6 +116,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Continue from this checkpoint directory (or store directory).") var resumeFrom: String?
     @Option(help: "Append JSON-lines metrics to this file (rank 0).") var metrics: String?
     @Option(help: "Compare a checksum of every rank's parameters every N steps (0: off).") var checkReplicas = 0
+    @Option(help: "Write a Chrome-trace timeline (chrome://tracing, Perfetto) of every rank's forward, backward, bucket all-reduces and optimizer step.") var timeline: String?
+    @Option(help: "Steps the timeline records.") var timelineSteps = 50
     @Option(help: "When not on a terminal, print a progress line every N steps (0: per epoch).") var logEvery = 0
     @Option(help: "Progress display: auto (a live bar on a terminal, lines under mpirun or in a log), bar, lines.") var progress: ProgressMode = .auto
     @Flag(help: "Print only errors and the final line.") var quiet = false
@@ -125,6 +127,7 @@ struct TrainCommand: ParsableCommand {
         guard keep >= 1 else { throw ValidationError("--keep \(keep) must be at least 1") }
         guard checkpointEvery >= 0 else { throw ValidationError("--checkpoint-every \(checkpointEvery) must be >= 0") }
         guard checkpointEveryEpochs >= 0 else { throw ValidationError("--checkpoint-every-epochs \(checkpointEveryEpochs) must be >= 0") }
+        guard timelineSteps >= 1 else { throw ValidationError("--timeline-steps \(timelineSteps) must be at least 1") }
         guard checkReplicas >= 0 else { throw ValidationError("--check-replicas \(checkReplicas) must be >= 0") }
         if resume && checkpointDir == nil { throw ValidationError("--resume needs --checkpoint-dir (or use --resume-from PATH)") }
     }
@@ -143,6 +146,8 @@ struct TrainCommand: ParsableCommand {
             options.metricsPath = metrics
             options.checkReplicasEvery = checkReplicas
             options.logEverySteps = logEvery
+            options.timelinePath = timeline
+            options.timelineSteps = timelineSteps
             let data = try Collective.everywhere(world) { try TrainingData.load(configuration) }
             let trainer = try Trainer(configuration: configuration, options: options, world: world, data: data)
             if world.rank == 0 && !quiet {
