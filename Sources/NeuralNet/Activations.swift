@@ -48,7 +48,7 @@ public final class ReLU: ElementwiseActivation, Layer {
         checkGradient(dy, "ReLU")
         guard computeInputGradient else { return nil }
         let y = output.data, g = dy.data, dx = gradInput.data
-        for i in 0..<dy.count { dx[i] = y[i] > 0 ? g[i] : 0 }
+        for i in 0..<dy.count { dx[i] = g[i] * (y[i] > 0 ? 1 : 0) }   // branch-free: vectorises
         return gradInput
     }
 }
@@ -64,14 +64,14 @@ public final class LeakyReLU: ElementwiseActivation, Layer {
     public func forward(_ x: Tensor) -> Tensor {
         prepare(x)
         let a = x.data, y = output.data, s = negativeSlope
-        for i in 0..<x.count { y[i] = a[i] > 0 ? a[i] : s * a[i] }
+        for i in 0..<x.count { y[i] = a[i] * (a[i] > 0 ? 1 : s) }
         return output
     }
     public func backward(_ dy: Tensor, computeInputGradient: Bool) -> Tensor? {
         checkGradient(dy, "LeakyReLU")
         guard computeInputGradient, let x = input else { return nil }
         let a = x.data, g = dy.data, dx = gradInput.data, s = negativeSlope
-        for i in 0..<dy.count { dx[i] = a[i] > 0 ? g[i] : s * g[i] }
+        for i in 0..<dy.count { dx[i] = g[i] * (a[i] > 0 ? 1 : s) }
         return gradInput
     }
 }

@@ -77,16 +77,21 @@ public final class SGD: Optimizer {
             for i in 0..<n { p[i] -= lr * (g[i] + wd * p[i]) }
         } else {
             let b = momentumBuffer.baseAddress!
-            let first = stepCount == 0
-            if first {
-                for i in 0..<n { b[i] = g[i] + wd * p[i] }
-            } else {
-                for i in 0..<n { b[i] = mu * b[i] + damp * (g[i] + wd * p[i]) }
-            }
-            if nesterov {
-                for i in 0..<n { p[i] -= lr * (g[i] + wd * p[i] + mu * b[i]) }
-            } else {
-                for i in 0..<n { p[i] -= lr * b[i] }
+            // PyTorch: the first step sets the buffer to the gradient. Four plain loops so each vectorises.
+            switch (stepCount == 0, nesterov) {
+            case (true, false):
+                for i in 0..<n { let d = g[i] + wd * p[i]; b[i] = d; p[i] -= lr * d }
+            case (true, true):
+                for i in 0..<n { let d = g[i] + wd * p[i]; b[i] = d; p[i] -= lr * (d + mu * d) }
+            case (false, false):
+                for i in 0..<n { let v = mu * b[i] + damp * (g[i] + wd * p[i]); b[i] = v; p[i] -= lr * v }
+            case (false, true):
+                for i in 0..<n {
+                    let d = g[i] + wd * p[i]
+                    let v = mu * b[i] + damp * d
+                    b[i] = v
+                    p[i] -= lr * (d + mu * v)
+                }
             }
         }
         stepCount += 1
