@@ -34,20 +34,25 @@ public class BatchNorm: Layer {
         invStd = [Float](repeating: 0, count: features)
     }
 
+    /// PyTorch-style repr of this layer.
     public var description: String {
         "BatchNorm\(spatial ? "2d" : "1d")(\(features), eps=\(epsilon), momentum=\(momentum), affine=True, track_running_stats=True)"
     }
+    /// Trainable tensors, in arena order.
     public var parameterSpecs: [TensorSpec] { [TensorSpec("weight", [features]), TensorSpec("bias", [features])] }
+    /// Non-trainable tensors (running statistics).
     public var bufferSpecs: [TensorSpec] {
         [TensorSpec("running_mean", [features]), TensorSpec("running_var", [features]),
          TensorSpec("num_batches_tracked", [], isInteger: true)]
     }
+    /// Points the layer at its windows of the arenas.
     public func bind(parameters: UnsafeMutablePointer<Float>, gradients: UnsafeMutablePointer<Float>,
                      buffers: UnsafeMutablePointer<Float>) {
         gamma = parameters; beta = parameters + features
         gammaGrad = gradients; betaGrad = gradients + features
         runningMean = buffers; runningVar = buffers + features; batchesTracked = buffers + 2 * features
     }
+    /// Fills parameters with PyTorch's default initialisation.
     public func resetParameters(rng: inout SeededRNG) {
         gamma.update(repeating: 1, count: features)
         beta.update(repeating: 0, count: features)
@@ -55,7 +60,9 @@ public class BatchNorm: Layer {
         runningVar.update(repeating: 1, count: features)
         batchesTracked.pointee = 0
     }
+    /// Training or evaluation behaviour.
     public func setTraining(_ training: Bool) { self.training = training }
+    /// Per-sample output shape, or an error naming a mismatched input.
     public func outputShape(forInput shape: [Int]) throws -> [Int] {
         guard shape.count == (spatial ? 3 : 1), shape[0] == features else {
             throw NeuralNetError.inputShapeMismatch(expected: spatial ? [features, 0, 0] : [features], got: shape)
@@ -63,7 +70,7 @@ public class BatchNorm: Layer {
         return shape
     }
 
-    // x: [N, C] or [N, C, H, W] -> same shape
+    /// x: [N, C] or [N, C, H, W] -> same shape
     public func forward(_ x: Tensor) -> Tensor {
         if shapeChanged(&cachedShape, x) {
             precondition(x.shape.count == (spatial ? 4 : 2) && x.shape[1] == features,
@@ -112,7 +119,7 @@ public class BatchNorm: Layer {
         return output
     }
 
-    // dy -> dx; dγ += Σ dy·x̂, dβ += Σ dy
+    /// dy -> dx; dγ += Σ dy·x̂, dβ += Σ dy
     public func backward(_ dy: Tensor, computeInputGradient: Bool) -> Tensor? {
         precondition(dy.shape == output.shape, "\(description).backward: gradient \(dy.shape), output \(output.shape)")
         let n = dy.shape[0], plane = spatial ? dy.shape[2] * dy.shape[3] : 1, m = Float(n * plane)

@@ -21,14 +21,16 @@ public final class MaxPool2d: Layer {
         self.stride = stride ?? kernelSize
     }
     deinit { argmax.deallocate() }
+    /// PyTorch-style repr of this layer.
     public var description: String { "MaxPool2d(kernel_size=\(kernelSize), stride=\(stride), padding=0, dilation=1, ceil_mode=False)" }
+    /// Per-sample output shape, or an error naming a mismatched input.
     public func outputShape(forInput shape: [Int]) throws -> [Int] {
         guard shape.count == 3, shape[1] >= kernelSize, shape[2] >= kernelSize else {
             throw NeuralNetError.inputShapeMismatch(expected: [0, kernelSize, kernelSize], got: shape)
         }
         return [shape[0], (shape[1] - kernelSize) / stride + 1, (shape[2] - kernelSize) / stride + 1]
     }
-    // x: [N, C, H, W] -> [N, C, H', W']
+    /// x: [N, C, H, W] -> [N, C, H', W']
     public func forward(_ x: Tensor) -> Tensor {
         if shapeChanged(&cachedShape, x) {
             precondition(x.shape.count == 4, "MaxPool2d: input \(x.shape) must be [N, C, H, W]")
@@ -62,7 +64,7 @@ public final class MaxPool2d: Layer {
         }
         return output
     }
-    // dy: [N, C, H', W'] -> dx: [N, C, H, W], routed to each window's maximum
+    /// dy: [N, C, H', W'] -> dx: [N, C, H, W], routed to each window's maximum
     public func backward(_ dy: Tensor, computeInputGradient: Bool) -> Tensor? {
         precondition(dy.shape == output.shape, "MaxPool2d.backward: gradient \(dy.shape), output \(output.shape)")
         guard computeInputGradient else { return nil }
@@ -97,14 +99,16 @@ public final class AvgPool2d: Layer {
         self.kernelSize = kernelSize
         self.stride = stride ?? kernelSize
     }
+    /// PyTorch-style repr of this layer.
     public var description: String { "AvgPool2d(kernel_size=\(kernelSize), stride=\(stride), padding=0)" }
+    /// Per-sample output shape, or an error naming a mismatched input.
     public func outputShape(forInput shape: [Int]) throws -> [Int] {
         guard shape.count == 3, shape[1] >= kernelSize, shape[2] >= kernelSize else {
             throw NeuralNetError.inputShapeMismatch(expected: [0, kernelSize, kernelSize], got: shape)
         }
         return [shape[0], (shape[1] - kernelSize) / stride + 1, (shape[2] - kernelSize) / stride + 1]
     }
-    // x: [N, C, H, W] -> [N, C, H', W']
+    /// x: [N, C, H, W] -> [N, C, H', W']
     public func forward(_ x: Tensor) -> Tensor {
         if shapeChanged(&cachedShape, x) {
             precondition(x.shape.count == 4, "AvgPool2d: input \(x.shape) must be [N, C, H, W]")
@@ -129,7 +133,7 @@ public final class AvgPool2d: Layer {
         }
         return output
     }
-    // dy: [N, C, H', W'] -> dx: [N, C, H, W], spread evenly over each window
+    /// dy: [N, C, H', W'] -> dx: [N, C, H, W], spread evenly over each window
     public func backward(_ dy: Tensor, computeInputGradient: Bool) -> Tensor? {
         precondition(dy.shape == output.shape, "AvgPool2d.backward: gradient \(dy.shape), output \(output.shape)")
         guard computeInputGradient else { return nil }
