@@ -225,10 +225,8 @@ public final class Conv2d: Layer, FLOPCounting {
             var sum: Float = 0
             for s in 0..<n {
                 let src = g0 + (s * outChannels + o) * p, dst = t + o * np + s * p
-                for q in 0..<p {
-                    dst[q] = src[q]
-                    sum += src[q]
-                }
+                dst.update(from: src, count: p)
+                if hasBias { sum += vectorSum(src, p) }
             }
             if hasBias { biasGrad[o] += sum }
         }

@@ -83,15 +83,11 @@ public class BatchNorm: Layer {
             for c in 0..<features {
                 var mean: Float, variance: Float
                 if training {
-                    var s = 0.0, s2 = 0.0
-                    for b in 0..<n {
-                        let p = x.data + (b * features + c) * plane
-                        for q in 0..<plane { s += Double(p[q]) }
-                    }
+                    var s = 0.0, s2 = 0.0   // per-plane Float partials, combined in Double
+                    for b in 0..<n { s += Double(vectorSum(x.data + (b * features + c) * plane, plane)) }
                     let mu = s / Double(m)
                     for b in 0..<n {
-                        let p = x.data + (b * features + c) * plane
-                        for q in 0..<plane { let d = Double(p[q]) - mu; s2 += d * d }
+                        s2 += Double(vectorSquaredDeviations(x.data + (b * features + c) * plane, plane, mean: Float(mu)))
                     }
                     mean = Float(mu)
                     variance = Float(s2 / Double(m))
@@ -128,18 +124,18 @@ public class BatchNorm: Layer {
                 var sdy: Float = 0, sdyx: Float = 0
                 for b in 0..<n {
                     let off = (b * features + c) * plane
-                    let g = dy.data + off, xh = normalized.data + off
-                    for q in 0..<plane { sdy += g[q]; sdyx += g[q] * xh[q] }
+                    sdy += vectorSum(dy.data + off, plane)
+                    sdyx += vectorDot(dy.data + off, normalized.data + off, plane)
                 }
                 gammaGrad[c] += sdyx
                 betaGrad[c] += sdy
                 guard computeInputGradient else { continue }
-                let k = gamma[c] * inv[c]
+                let k = gamma[c] * inv[c], meanDy = sdy / m, meanDyx = sdyx / m
                 for b in 0..<n {
                     let off = (b * features + c) * plane
                     let g = dy.data + off, xh = normalized.data + off, dx = gradInput.data + off
                     if usedBatchStats {
-                        for q in 0..<plane { dx[q] = k * (g[q] - sdy / m - xh[q] * sdyx / m) }
+                        for q in 0..<plane { dx[q] = k * (g[q] - meanDy - xh[q] * meanDyx) }
                     } else {
                         for q in 0..<plane { dx[q] = k * g[q] }
                     }

@@ -45,6 +45,22 @@ public final class MaxPool2d: Layer {
         }
         let planes = x.shape[0] * x.shape[1], h = x.shape[2], w = x.shape[3]
         let oh = output.shape[2], ow = output.shape[3], k = kernelSize
+        if k == 2 && stride == 2 {   // the common case, branch-free
+            for pl in 0..<planes {
+                let src = x.data + pl * h * w, dst = output.data + pl * oh * ow, arg = argmax + pl * oh * ow
+                for y in 0..<oh {
+                    for xo in 0..<ow {
+                        let i0 = 2 * y * w + 2 * xo
+                        let a = src[i0], b = src[i0 + 1], c = src[i0 + w], d = src[i0 + w + 1]
+                        let top = b > a ? b : a, ti = b > a ? i0 + 1 : i0
+                        let bottom = d > c ? d : c, bi = d > c ? i0 + w + 1 : i0 + w
+                        dst[y * ow + xo] = bottom > top ? bottom : top
+                        arg[y * ow + xo] = Int32(bottom > top ? bi : ti)
+                    }
+                }
+            }
+            return output
+        }
         for pl in 0..<planes {
             let src = x.data + pl * h * w, dst = output.data + pl * oh * ow, arg = argmax + pl * oh * ow
             for y in 0..<oh {
