@@ -57,6 +57,15 @@ import Testing
         for name in ModelZoo.presetNames { _ = try ModelZoo.make(name, seed: 0) }
     }
 
+    @Test func trainingFLOPsCountFromLayerShapes() throws {
+        // the first layer skips its input gradient: 2 GEMMs instead of 3
+        let mlp = try ModelZoo.make("seed-mlp", seed: 1)
+        #expect(mlp.trainingFLOPsPerSample == 2 * 784 * 512 * 2 + 2 * (512 * 256 + 256 * 256 + 256 * 128 + 128 * 10) * 3)
+        let cnn = try ModelZoo.make("seed-cnn", seed: 1)
+        #expect(cnn.trainingFLOPsPerSample == 2 * 16 * 9 * 169 * 2 + 2 * 32 * 144 * 121 * 3 + 2 * (3872 * 128 + 128 * 10) * 3)
+        #expect(cnn.describe().hasPrefix("(0): Conv2d(1, 16, kernel_size=(3, 3), stride=(2, 2))  params=160\n(1): ReLU()"))
+    }
+
     @Test func arenaIsContiguousInForwardOrder() throws {
         let m = try ModelZoo.make("seed-cnn", seed: 1)
         var offset = 0
