@@ -36,19 +36,21 @@ public class ElementwiseActivation {
 public final class ReLU: ElementwiseActivation, Layer {
     /// A ReLU.
     public override init() {}
+    /// PyTorch-style repr of this layer.
     public var description: String { "ReLU()" }
-    // x: [N, ...] -> [N, ...]
+    /// x: [N, ...] -> [N, ...]
     public func forward(_ x: Tensor) -> Tensor {
         prepare(x)
         let a = x.data, y = output.data
         for i in 0..<x.count { y[i] = a[i] > 0 ? a[i] : 0 }
         return output
     }
+    /// Accumulates parameter gradients; returns the input gradient when asked.
     public func backward(_ dy: Tensor, computeInputGradient: Bool) -> Tensor? {
         checkGradient(dy, "ReLU")
         guard computeInputGradient else { return nil }
         let y = output.data, g = dy.data, dx = gradInput.data
-        for i in 0..<dy.count { dx[i] = y[i] > 0 ? g[i] : 0 }
+        for i in 0..<dy.count { dx[i] = g[i] * (y[i] > 0 ? 1 : 0) }   // branch-free: vectorises
         return gradInput
     }
 }
@@ -59,19 +61,21 @@ public final class LeakyReLU: ElementwiseActivation, Layer {
     public let negativeSlope: Float
     /// A leaky ReLU, e.g. `LeakyReLU(negativeSlope: 0.2)`.
     public init(negativeSlope: Float = 0.01) { self.negativeSlope = negativeSlope }
+    /// PyTorch-style repr of this layer.
     public var description: String { "LeakyReLU(negative_slope=\(negativeSlope))" }
-    // x: [N, ...] -> [N, ...]
+    /// x: [N, ...] -> [N, ...]
     public func forward(_ x: Tensor) -> Tensor {
         prepare(x)
         let a = x.data, y = output.data, s = negativeSlope
-        for i in 0..<x.count { y[i] = a[i] > 0 ? a[i] : s * a[i] }
+        for i in 0..<x.count { y[i] = a[i] * (a[i] > 0 ? 1 : s) }
         return output
     }
+    /// Accumulates parameter gradients; returns the input gradient when asked.
     public func backward(_ dy: Tensor, computeInputGradient: Bool) -> Tensor? {
         checkGradient(dy, "LeakyReLU")
         guard computeInputGradient, let x = input else { return nil }
         let a = x.data, g = dy.data, dx = gradInput.data, s = negativeSlope
-        for i in 0..<dy.count { dx[i] = a[i] > 0 ? g[i] : s * g[i] }
+        for i in 0..<dy.count { dx[i] = g[i] * (a[i] > 0 ? 1 : s) }
         return gradInput
     }
 }
@@ -80,14 +84,16 @@ public final class LeakyReLU: ElementwiseActivation, Layer {
 public final class Sigmoid: ElementwiseActivation, Layer {
     /// A sigmoid.
     public override init() {}
+    /// PyTorch-style repr of this layer.
     public var description: String { "Sigmoid()" }
-    // x: [N, ...] -> [N, ...]
+    /// x: [N, ...] -> [N, ...]
     public func forward(_ x: Tensor) -> Tensor {
         prepare(x)
         let a = x.data, y = output.data
         for i in 0..<x.count { y[i] = 1 / (1 + expf(-a[i])) }
         return output
     }
+    /// Accumulates parameter gradients; returns the input gradient when asked.
     public func backward(_ dy: Tensor, computeInputGradient: Bool) -> Tensor? {
         checkGradient(dy, "Sigmoid")
         guard computeInputGradient else { return nil }
@@ -101,14 +107,16 @@ public final class Sigmoid: ElementwiseActivation, Layer {
 public final class Tanh: ElementwiseActivation, Layer {
     /// A tanh.
     public override init() {}
+    /// PyTorch-style repr of this layer.
     public var description: String { "Tanh()" }
-    // x: [N, ...] -> [N, ...]
+    /// x: [N, ...] -> [N, ...]
     public func forward(_ x: Tensor) -> Tensor {
         prepare(x)
         let a = x.data, y = output.data
         for i in 0..<x.count { y[i] = tanhf(a[i]) }
         return output
     }
+    /// Accumulates parameter gradients; returns the input gradient when asked.
     public func backward(_ dy: Tensor, computeInputGradient: Bool) -> Tensor? {
         checkGradient(dy, "Tanh")
         guard computeInputGradient else { return nil }
@@ -124,14 +132,16 @@ public final class Softplus: ElementwiseActivation, Layer {
     public let threshold: Float
     /// A softplus.
     public init(threshold: Float = 20) { self.threshold = threshold }
+    /// PyTorch-style repr of this layer.
     public var description: String { "Softplus(beta=1.0, threshold=\(threshold))" }
-    // x: [N, ...] -> [N, ...]
+    /// x: [N, ...] -> [N, ...]
     public func forward(_ x: Tensor) -> Tensor {
         prepare(x)
         let a = x.data, y = output.data
         for i in 0..<x.count { y[i] = a[i] > threshold ? a[i] : log1pf(expf(a[i])) }
         return output
     }
+    /// Accumulates parameter gradients; returns the input gradient when asked.
     public func backward(_ dy: Tensor, computeInputGradient: Bool) -> Tensor? {
         checkGradient(dy, "Softplus")
         guard computeInputGradient, let x = input else { return nil }
@@ -147,14 +157,16 @@ public final class ELU: ElementwiseActivation, Layer {
     public let alpha: Float
     /// An ELU.
     public init(alpha: Float = 1) { self.alpha = alpha }
+    /// PyTorch-style repr of this layer.
     public var description: String { "ELU(alpha=\(alpha))" }
-    // x: [N, ...] -> [N, ...]
+    /// x: [N, ...] -> [N, ...]
     public func forward(_ x: Tensor) -> Tensor {
         prepare(x)
         let a = x.data, y = output.data
         for i in 0..<x.count { y[i] = a[i] > 0 ? a[i] : alpha * expm1f(a[i]) }
         return output
     }
+    /// Accumulates parameter gradients; returns the input gradient when asked.
     public func backward(_ dy: Tensor, computeInputGradient: Bool) -> Tensor? {
         checkGradient(dy, "ELU")
         guard computeInputGradient, let x = input else { return nil }
@@ -168,8 +180,9 @@ public final class ELU: ElementwiseActivation, Layer {
 public final class Softmax: ElementwiseActivation, Layer {
     /// A softmax over dim 1.
     public override init() {}
+    /// PyTorch-style repr of this layer.
     public var description: String { "Softmax(dim=1)" }
-    // x: [N, C] -> [N, C]
+    /// x: [N, C] -> [N, C]
     public func forward(_ x: Tensor) -> Tensor {
         prepare(x)
         precondition(x.shape.count == 2, "Softmax: input \(x.shape) must be [N, C]")
@@ -186,6 +199,7 @@ public final class Softmax: ElementwiseActivation, Layer {
         return output
     }
     // dx = y ⊙ (dy - Σ dy·y)
+    /// Accumulates parameter gradients; returns the input gradient when asked.
     public func backward(_ dy: Tensor, computeInputGradient: Bool) -> Tensor? {
         checkGradient(dy, "Softmax")
         guard computeInputGradient else { return nil }
@@ -205,8 +219,9 @@ public final class Softmax: ElementwiseActivation, Layer {
 public final class LogSoftmax: ElementwiseActivation, Layer {
     /// A log-softmax over dim 1.
     public override init() {}
+    /// PyTorch-style repr of this layer.
     public var description: String { "LogSoftmax(dim=1)" }
-    // x: [N, C] -> [N, C]
+    /// x: [N, C] -> [N, C]
     public func forward(_ x: Tensor) -> Tensor {
         prepare(x)
         precondition(x.shape.count == 2, "LogSoftmax: input \(x.shape) must be [N, C]")
@@ -223,6 +238,7 @@ public final class LogSoftmax: ElementwiseActivation, Layer {
         return output
     }
     // dx = dy - softmax · Σ dy
+    /// Accumulates parameter gradients; returns the input gradient when asked.
     public func backward(_ dy: Tensor, computeInputGradient: Bool) -> Tensor? {
         checkGradient(dy, "LogSoftmax")
         guard computeInputGradient else { return nil }
@@ -249,9 +265,11 @@ public final class Flatten: Layer {
     private var flatShape: [Int] = []
     /// A flatten layer.
     public init() {}
+    /// PyTorch-style repr of this layer.
     public var description: String { "Flatten(start_dim=1, end_dim=-1)" }
+    /// Per-sample output shape, or an error naming a mismatched input.
     public func outputShape(forInput shape: [Int]) throws -> [Int] { [shape.reduce(1, *)] }
-    // x: [N, ...] -> [N, F]
+    /// x: [N, ...] -> [N, F]
     public func forward(_ x: Tensor) -> Tensor {
         if shapeChanged(&inputShape, x) {
             flatShape = [x.shape[0], x.count / max(x.shape[0], 1)]
@@ -261,6 +279,7 @@ public final class Flatten: Layer {
         view!.aim(at: x.data, shape: flatShape)
         return view!
     }
+    /// Accumulates parameter gradients; returns the input gradient when asked.
     public func backward(_ dy: Tensor, computeInputGradient: Bool) -> Tensor? {
         precondition(dy.shape == flatShape, "Flatten.backward: gradient \(dy.shape), output \(flatShape)")
         guard computeInputGradient else { return nil }
@@ -287,10 +306,13 @@ public final class Dropout: ElementwiseActivation, Layer {
         precondition(p >= 0 && p < 1, "Dropout: p \(p) must be in [0, 1)")
         self.p = p
     }
+    /// PyTorch-style repr of this layer.
     public var description: String { "Dropout(p=\(p), inplace=False)" }
+    /// Training or evaluation behaviour.
     public func setTraining(_ training: Bool) { self.training = training }
+    /// Reseeds the layer's random stream.
     public func setRandomSeed(_ seed: UInt64) { rng = SeededRNG(seed: seed) }
-    // x: [N, ...] -> [N, ...]
+    /// x: [N, ...] -> [N, ...]
     public func forward(_ x: Tensor) -> Tensor {
         prepare(x)
         lastWasTraining = training
@@ -303,6 +325,7 @@ public final class Dropout: ElementwiseActivation, Layer {
         }
         return output
     }
+    /// Accumulates parameter gradients; returns the input gradient when asked.
     public func backward(_ dy: Tensor, computeInputGradient: Bool) -> Tensor? {
         checkGradient(dy, "Dropout")
         guard computeInputGradient else { return nil }

@@ -60,6 +60,7 @@ public final class Conv2d: Layer, FLOPCounting {
     private var groupK: Int { inChannels / groups * kernelArea }   // columns rows per group
     private var groupOut: Int { outChannels / groups }
 
+    /// PyTorch-style repr of this layer.
     public var description: String {
         var s = "Conv2d(\(inChannels), \(outChannels), kernel_size=(\(kernelSize), \(kernelSize)), stride=(\(stride), \(stride))"
         if padding != 0 { s += ", padding=(\(padding), \(padding))" }
@@ -68,10 +69,12 @@ public final class Conv2d: Layer, FLOPCounting {
         if !hasBias { s += ", bias=False" }
         return s + ")"
     }
+    /// Trainable tensors, in arena order.
     public var parameterSpecs: [TensorSpec] {
         [TensorSpec("weight", [outChannels, inChannels / groups, kernelSize, kernelSize])]
             + (hasBias ? [TensorSpec("bias", [outChannels])] : [])
     }
+    /// Points the layer at its windows of the arenas.
     public func bind(parameters: UnsafeMutablePointer<Float>, gradients: UnsafeMutablePointer<Float>,
                      buffers: UnsafeMutablePointer<Float>) {
         let wc = outChannels * groupK
@@ -80,6 +83,7 @@ public final class Conv2d: Layer, FLOPCounting {
         bias = parameters + wc
         biasGrad = gradients + wc
     }
+    /// Fills parameters with PyTorch's default initialisation.
     public func resetParameters(rng: inout SeededRNG) {
         let i = Initializer.pytorchDefault(fanIn: groupK)
         i.fill(UnsafeMutableBufferPointer(start: weight, count: outChannels * groupK), rng: &rng)
@@ -90,12 +94,14 @@ public final class Conv2d: Layer, FLOPCounting {
     public func outputSize(_ side: Int) -> Int {
         (side + 2 * padding - dilation * (kernelSize - 1) - 1) / stride + 1
     }
+    /// Per-sample output shape, or an error naming a mismatched input.
     public func outputShape(forInput shape: [Int]) throws -> [Int] {
         guard shape.count == 3, shape[0] == inChannels, outputSize(shape[1]) >= 1, outputSize(shape[2]) >= 1 else {
             throw NeuralNetError.inputShapeMismatch(expected: [inChannels, kernelSize, kernelSize], got: shape)
         }
         return [outChannels, outputSize(shape[1]), outputSize(shape[2])]
     }
+    /// Forward + backward FLOPs per sample (multiply-add = 2).
     public func trainingFLOPs(inputShape: [Int], computeInputGradient: Bool) -> Int {
         let p = outputSize(inputShape[1]) * outputSize(inputShape[2])
         return 2 * outChannels * groupK * p * (computeInputGradient ? 3 : 2)
@@ -187,7 +193,7 @@ public final class Conv2d: Layer, FLOPCounting {
         }
     }
 
-    // x: [N, C, H, W] -> [N, O, H', W']
+    /// x: [N, C, H, W] -> [N, O, H', W']
     public func forward(_ x: Tensor) -> Tensor {
         if shapeChanged(&cachedShape, x) { configure(x) }
         input = x
@@ -209,7 +215,7 @@ public final class Conv2d: Layer, FLOPCounting {
         return output
     }
 
-    // dy: [N, O, H', W'] -> dx: [N, C, H, W]; dW += dyᵀ-columns, db += Σ dy
+    /// dy: [N, O, H', W'] -> dx: [N, C, H, W]; dW += dyᵀ-columns, db += Σ dy
     public func backward(_ dy: Tensor, computeInputGradient: Bool) -> Tensor? {
         guard input != nil else { preconditionFailure("Conv2d.backward before forward") }
         precondition(dy.shape == output.shape, "Conv2d.backward: gradient \(dy.shape), output \(output.shape)")
@@ -219,10 +225,8 @@ public final class Conv2d: Layer, FLOPCounting {
             var sum: Float = 0
             for s in 0..<n {
                 let src = g0 + (s * outChannels + o) * p, dst = t + o * np + s * p
-                for q in 0..<p {
-                    dst[q] = src[q]
-                    sum += src[q]
-                }
+                dst.update(from: src, count: p)
+                if hasBias { sum += vectorSum(src, p) }
             }
             if hasBias { biasGrad[o] += sum }
         }

@@ -20,6 +20,7 @@ public enum NeuralNetError: Error, LocalizedError, Equatable {
     /// Input whose per-sample shape does not fit the model.
     case inputShapeMismatch(expected: [Int], got: [Int])
 
+    /// The message: what was wrong and what to do.
     public var errorDescription: String? {
         switch self {
         case let .unknownModel(name, known):

@@ -35,12 +35,18 @@ public protocol Layer: AnyObject {
 }
 
 extension Layer {
+    /// Trainable tensors, in arena order.
     public var parameterSpecs: [TensorSpec] { [] }
+    /// Non-trainable tensors (running statistics).
     public var bufferSpecs: [TensorSpec] { [] }
+    /// Points the layer at its windows of the arenas.
     public func bind(parameters: UnsafeMutablePointer<Float>, gradients: UnsafeMutablePointer<Float>,
                      buffers: UnsafeMutablePointer<Float>) {}
+    /// Fills parameters with PyTorch's default initialisation.
     public func resetParameters(rng: inout SeededRNG) {}
+    /// Training or evaluation behaviour.
     public func setTraining(_ training: Bool) {}
+    /// Reseeds the layer's random stream.
     public func setRandomSeed(_ seed: UInt64) {}
     /// Trainable element count.
     public var parameterCount: Int { parameterSpecs.reduce(0) { $0 + $1.shape.reduce(1, *) } }

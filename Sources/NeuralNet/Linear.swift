@@ -29,12 +29,15 @@ public final class Linear: Layer, FLOPCounting {
         self.hasBias = bias
     }
 
+    /// PyTorch-style repr of this layer.
     public var description: String {
         "Linear(in_features=\(inFeatures), out_features=\(outFeatures), bias=\(hasBias ? "True" : "False"))"
     }
+    /// Trainable tensors, in arena order.
     public var parameterSpecs: [TensorSpec] {
         [TensorSpec("weight", [outFeatures, inFeatures])] + (hasBias ? [TensorSpec("bias", [outFeatures])] : [])
     }
+    /// Points the layer at its windows of the arenas.
     public func bind(parameters: UnsafeMutablePointer<Float>, gradients: UnsafeMutablePointer<Float>,
                      buffers: UnsafeMutablePointer<Float>) {
         weight = parameters
@@ -42,20 +45,23 @@ public final class Linear: Layer, FLOPCounting {
         bias = parameters + outFeatures * inFeatures
         biasGrad = gradients + outFeatures * inFeatures
     }
+    /// Fills parameters with PyTorch's default initialisation.
     public func resetParameters(rng: inout SeededRNG) {
         let w = Initializer.pytorchDefault(fanIn: inFeatures)
         w.fill(UnsafeMutableBufferPointer(start: weight, count: outFeatures * inFeatures), rng: &rng)
         if hasBias { w.fill(UnsafeMutableBufferPointer(start: bias, count: outFeatures), rng: &rng) }
     }
+    /// Per-sample output shape, or an error naming a mismatched input.
     public func outputShape(forInput shape: [Int]) throws -> [Int] {
         guard shape == [inFeatures] else { throw NeuralNetError.inputShapeMismatch(expected: [inFeatures], got: shape) }
         return [outFeatures]
     }
+    /// Forward + backward FLOPs per sample (multiply-add = 2).
     public func trainingFLOPs(inputShape: [Int], computeInputGradient: Bool) -> Int {
         2 * inFeatures * outFeatures * (computeInputGradient ? 3 : 2)
     }
 
-    // x: [N, in] -> [N, out]
+    /// x: [N, in] -> [N, out]
     public func forward(_ x: Tensor) -> Tensor {
         if shapeChanged(&cachedShape, x) {
             precondition(x.shape.count == 2 && x.shape[1] == inFeatures, "Linear.forward: input \(x.shape), expected [N, \(inFeatures)]")
@@ -72,7 +78,7 @@ public final class Linear: Layer, FLOPCounting {
         return output
     }
 
-    // dy: [N, out] -> dx: [N, in]; dW += dyᵀ x, db += Σ_n dy
+    /// dy: [N, out] -> dx: [N, in]; dW += dyᵀ x, db += Σ_n dy
     public func backward(_ dy: Tensor, computeInputGradient: Bool) -> Tensor? {
         guard let x = input else { preconditionFailure("Linear.backward before forward") }
         precondition(dy.shape == output.shape, "Linear.backward: gradient \(dy.shape), output \(output.shape)")

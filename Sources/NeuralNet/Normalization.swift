@@ -34,20 +34,25 @@ public class BatchNorm: Layer {
         invStd = [Float](repeating: 0, count: features)
     }
 
+    /// PyTorch-style repr of this layer.
     public var description: String {
         "BatchNorm\(spatial ? "2d" : "1d")(\(features), eps=\(epsilon), momentum=\(momentum), affine=True, track_running_stats=True)"
     }
+    /// Trainable tensors, in arena order.
     public var parameterSpecs: [TensorSpec] { [TensorSpec("weight", [features]), TensorSpec("bias", [features])] }
+    /// Non-trainable tensors (running statistics).
     public var bufferSpecs: [TensorSpec] {
         [TensorSpec("running_mean", [features]), TensorSpec("running_var", [features]),
          TensorSpec("num_batches_tracked", [], isInteger: true)]
     }
+    /// Points the layer at its windows of the arenas.
     public func bind(parameters: UnsafeMutablePointer<Float>, gradients: UnsafeMutablePointer<Float>,
                      buffers: UnsafeMutablePointer<Float>) {
         gamma = parameters; beta = parameters + features
         gammaGrad = gradients; betaGrad = gradients + features
         runningMean = buffers; runningVar = buffers + features; batchesTracked = buffers + 2 * features
     }
+    /// Fills parameters with PyTorch's default initialisation.
     public func resetParameters(rng: inout SeededRNG) {
         gamma.update(repeating: 1, count: features)
         beta.update(repeating: 0, count: features)
@@ -55,7 +60,9 @@ public class BatchNorm: Layer {
         runningVar.update(repeating: 1, count: features)
         batchesTracked.pointee = 0
     }
+    /// Training or evaluation behaviour.
     public func setTraining(_ training: Bool) { self.training = training }
+    /// Per-sample output shape, or an error naming a mismatched input.
     public func outputShape(forInput shape: [Int]) throws -> [Int] {
         guard shape.count == (spatial ? 3 : 1), shape[0] == features else {
             throw NeuralNetError.inputShapeMismatch(expected: spatial ? [features, 0, 0] : [features], got: shape)
@@ -63,7 +70,7 @@ public class BatchNorm: Layer {
         return shape
     }
 
-    // x: [N, C] or [N, C, H, W] -> same shape
+    /// x: [N, C] or [N, C, H, W] -> same shape
     public func forward(_ x: Tensor) -> Tensor {
         if shapeChanged(&cachedShape, x) {
             precondition(x.shape.count == (spatial ? 4 : 2) && x.shape[1] == features,
@@ -76,15 +83,11 @@ public class BatchNorm: Layer {
             for c in 0..<features {
                 var mean: Float, variance: Float
                 if training {
-                    var s = 0.0, s2 = 0.0
-                    for b in 0..<n {
-                        let p = x.data + (b * features + c) * plane
-                        for q in 0..<plane { s += Double(p[q]) }
-                    }
+                    var s = 0.0, s2 = 0.0   // per-plane Float partials, combined in Double
+                    for b in 0..<n { s += Double(vectorSum(x.data + (b * features + c) * plane, plane)) }
                     let mu = s / Double(m)
                     for b in 0..<n {
-                        let p = x.data + (b * features + c) * plane
-                        for q in 0..<plane { let d = Double(p[q]) - mu; s2 += d * d }
+                        s2 += Double(vectorSquaredDeviations(x.data + (b * features + c) * plane, plane, mean: Float(mu)))
                     }
                     mean = Float(mu)
                     variance = Float(s2 / Double(m))
@@ -112,7 +115,7 @@ public class BatchNorm: Layer {
         return output
     }
 
-    // dy -> dx; dγ += Σ dy·x̂, dβ += Σ dy
+    /// dy -> dx; dγ += Σ dy·x̂, dβ += Σ dy
     public func backward(_ dy: Tensor, computeInputGradient: Bool) -> Tensor? {
         precondition(dy.shape == output.shape, "\(description).backward: gradient \(dy.shape), output \(output.shape)")
         let n = dy.shape[0], plane = spatial ? dy.shape[2] * dy.shape[3] : 1, m = Float(n * plane)
@@ -121,18 +124,18 @@ public class BatchNorm: Layer {
                 var sdy: Float = 0, sdyx: Float = 0
                 for b in 0..<n {
                     let off = (b * features + c) * plane
-                    let g = dy.data + off, xh = normalized.data + off
-                    for q in 0..<plane { sdy += g[q]; sdyx += g[q] * xh[q] }
+                    sdy += vectorSum(dy.data + off, plane)
+                    sdyx += vectorDot(dy.data + off, normalized.data + off, plane)
                 }
                 gammaGrad[c] += sdyx
                 betaGrad[c] += sdy
                 guard computeInputGradient else { continue }
-                let k = gamma[c] * inv[c]
+                let k = gamma[c] * inv[c], meanDy = sdy / m, meanDyx = sdyx / m
                 for b in 0..<n {
                     let off = (b * features + c) * plane
                     let g = dy.data + off, xh = normalized.data + off, dx = gradInput.data + off
                     if usedBatchStats {
-                        for q in 0..<plane { dx[q] = k * (g[q] - sdy / m - xh[q] * sdyx / m) }
+                        for q in 0..<plane { dx[q] = k * (g[q] - meanDy - xh[q] * meanDyx) }
                     } else {
                         for q in 0..<plane { dx[q] = k * g[q] }
                     }

@@ -37,6 +37,7 @@ public final class SGD: Optimizer {
     public let nesterov: Bool
     /// L2 penalty added to the gradient.
     public let weightDecay: Float
+    /// Steps taken so far (0: the state is fresh).
     public var stepCount = 0
     private let momentumBuffer: UnsafeMutableBufferPointer<Float>
 
@@ -62,10 +63,12 @@ public final class SGD: Optimizer {
     }
     deinit { momentumBuffer.deallocate() }
 
+    /// Named state buffers in the parameters' layout.
     public var stateBuffers: [(name: String, buffer: UnsafeMutableBufferPointer<Float>)] {
         momentum > 0 ? [("momentum_buffer", momentumBuffer)] : []
     }
 
+    /// Applies one update with this step's learning rate.
     public func step(_ arena: ParameterArena, learningRate lr: Float) {
         precondition(lr >= 0 && lr.isFinite, "SGD.step: learning rate \(lr) must be finite and >= 0")
         let n = arena.parameterCount
@@ -77,16 +80,21 @@ public final class SGD: Optimizer {
             for i in 0..<n { p[i] -= lr * (g[i] + wd * p[i]) }
         } else {
             let b = momentumBuffer.baseAddress!
-            let first = stepCount == 0
-            if first {
-                for i in 0..<n { b[i] = g[i] + wd * p[i] }
-            } else {
-                for i in 0..<n { b[i] = mu * b[i] + damp * (g[i] + wd * p[i]) }
-            }
-            if nesterov {
-                for i in 0..<n { p[i] -= lr * (g[i] + wd * p[i] + mu * b[i]) }
-            } else {
-                for i in 0..<n { p[i] -= lr * b[i] }
+            // PyTorch: the first step sets the buffer to the gradient. Four plain loops so each vectorises.
+            switch (stepCount == 0, nesterov) {
+            case (true, false):
+                for i in 0..<n { let d = g[i] + wd * p[i]; b[i] = d; p[i] -= lr * d }
+            case (true, true):
+                for i in 0..<n { let d = g[i] + wd * p[i]; b[i] = d; p[i] -= lr * (d + mu * d) }
+            case (false, false):
+                for i in 0..<n { let v = mu * b[i] + damp * (g[i] + wd * p[i]); b[i] = v; p[i] -= lr * v }
+            case (false, true):
+                for i in 0..<n {
+                    let d = g[i] + wd * p[i]
+                    let v = mu * b[i] + damp * d
+                    b[i] = v
+                    p[i] -= lr * (d + mu * v)
+                }
             }
         }
         stepCount += 1
@@ -109,6 +117,7 @@ public final class AdamW: Optimizer {
     public let epsilon: Float
     /// Decoupled weight decay.
     public let weightDecay: Float
+    /// Steps taken so far (0: the state is fresh).
     public var stepCount = 0
     private let expAvg: UnsafeMutableBufferPointer<Float>
     private let expAvgSq: UnsafeMutableBufferPointer<Float>
@@ -131,10 +140,12 @@ public final class AdamW: Optimizer {
     }
     deinit { expAvg.deallocate(); expAvgSq.deallocate() }
 
+    /// Named state buffers in the parameters' layout.
     public var stateBuffers: [(name: String, buffer: UnsafeMutableBufferPointer<Float>)] {
         [("exp_avg", expAvg), ("exp_avg_sq", expAvgSq)]
     }
 
+    /// Applies one update with this step's learning rate.
     public func step(_ arena: ParameterArena, learningRate lr: Float) {
         precondition(lr >= 0 && lr.isFinite, "AdamW.step: learning rate \(lr) must be finite and >= 0")
         let n = arena.parameterCount

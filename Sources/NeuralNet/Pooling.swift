@@ -21,14 +21,16 @@ public final class MaxPool2d: Layer {
         self.stride = stride ?? kernelSize
     }
     deinit { argmax.deallocate() }
+    /// PyTorch-style repr of this layer.
     public var description: String { "MaxPool2d(kernel_size=\(kernelSize), stride=\(stride), padding=0, dilation=1, ceil_mode=False)" }
+    /// Per-sample output shape, or an error naming a mismatched input.
     public func outputShape(forInput shape: [Int]) throws -> [Int] {
         guard shape.count == 3, shape[1] >= kernelSize, shape[2] >= kernelSize else {
             throw NeuralNetError.inputShapeMismatch(expected: [0, kernelSize, kernelSize], got: shape)
         }
         return [shape[0], (shape[1] - kernelSize) / stride + 1, (shape[2] - kernelSize) / stride + 1]
     }
-    // x: [N, C, H, W] -> [N, C, H', W']
+    /// x: [N, C, H, W] -> [N, C, H', W']
     public func forward(_ x: Tensor) -> Tensor {
         if shapeChanged(&cachedShape, x) {
             precondition(x.shape.count == 4, "MaxPool2d: input \(x.shape) must be [N, C, H, W]")
@@ -43,6 +45,22 @@ public final class MaxPool2d: Layer {
         }
         let planes = x.shape[0] * x.shape[1], h = x.shape[2], w = x.shape[3]
         let oh = output.shape[2], ow = output.shape[3], k = kernelSize
+        if k == 2 && stride == 2 {   // the common case, branch-free
+            for pl in 0..<planes {
+                let src = x.data + pl * h * w, dst = output.data + pl * oh * ow, arg = argmax + pl * oh * ow
+                for y in 0..<oh {
+                    for xo in 0..<ow {
+                        let i0 = 2 * y * w + 2 * xo
+                        let a = src[i0], b = src[i0 + 1], c = src[i0 + w], d = src[i0 + w + 1]
+                        let top = b > a ? b : a, ti = b > a ? i0 + 1 : i0
+                        let bottom = d > c ? d : c, bi = d > c ? i0 + w + 1 : i0 + w
+                        dst[y * ow + xo] = bottom > top ? bottom : top
+                        arg[y * ow + xo] = Int32(bottom > top ? bi : ti)
+                    }
+                }
+            }
+            return output
+        }
         for pl in 0..<planes {
             let src = x.data + pl * h * w, dst = output.data + pl * oh * ow, arg = argmax + pl * oh * ow
             for y in 0..<oh {
@@ -62,7 +80,7 @@ public final class MaxPool2d: Layer {
         }
         return output
     }
-    // dy: [N, C, H', W'] -> dx: [N, C, H, W], routed to each window's maximum
+    /// dy: [N, C, H', W'] -> dx: [N, C, H, W], routed to each window's maximum
     public func backward(_ dy: Tensor, computeInputGradient: Bool) -> Tensor? {
         precondition(dy.shape == output.shape, "MaxPool2d.backward: gradient \(dy.shape), output \(output.shape)")
         guard computeInputGradient else { return nil }
@@ -97,14 +115,16 @@ public final class AvgPool2d: Layer {
         self.kernelSize = kernelSize
         self.stride = stride ?? kernelSize
     }
+    /// PyTorch-style repr of this layer.
     public var description: String { "AvgPool2d(kernel_size=\(kernelSize), stride=\(stride), padding=0)" }
+    /// Per-sample output shape, or an error naming a mismatched input.
     public func outputShape(forInput shape: [Int]) throws -> [Int] {
         guard shape.count == 3, shape[1] >= kernelSize, shape[2] >= kernelSize else {
             throw NeuralNetError.inputShapeMismatch(expected: [0, kernelSize, kernelSize], got: shape)
         }
         return [shape[0], (shape[1] - kernelSize) / stride + 1, (shape[2] - kernelSize) / stride + 1]
     }
-    // x: [N, C, H, W] -> [N, C, H', W']
+    /// x: [N, C, H, W] -> [N, C, H', W']
     public func forward(_ x: Tensor) -> Tensor {
         if shapeChanged(&cachedShape, x) {
             precondition(x.shape.count == 4, "AvgPool2d: input \(x.shape) must be [N, C, H, W]")
@@ -129,7 +149,7 @@ public final class AvgPool2d: Layer {
         }
         return output
     }
-    // dy: [N, C, H', W'] -> dx: [N, C, H, W], spread evenly over each window
+    /// dy: [N, C, H', W'] -> dx: [N, C, H, W], spread evenly over each window
     public func backward(_ dy: Tensor, computeInputGradient: Bool) -> Tensor? {
         precondition(dy.shape == output.shape, "AvgPool2d.backward: gradient \(dy.shape), output \(output.shape)")
         guard computeInputGradient else { return nil }

@@ -1,0 +1,141 @@
+import Testing
+@testable import NeuralNet
+
+/// Finite-difference checks of every layer's input and parameter gradients.
+@Suite struct LayerGradientTests {
+    @Test func linear() throws {
+        try checkLayerGradients(Linear(5, 4), input: randomTensor([3, 5], seed: 1))
+    }
+
+    @Test func linearWithoutBias() throws {
+        try checkLayerGradients(Linear(5, 4, bias: false), input: randomTensor([3, 5], seed: 2))
+    }
+
+    @Test(arguments: [
+        (3, 4, 3, 1, 0, 1, 1),   // plain
+        (2, 3, 3, 2, 1, 1, 1),   // strided, padded
+        (2, 3, 3, 1, 2, 2, 1),   // dilated
+        (4, 6, 3, 1, 1, 1, 2),   // grouped
+        (3, 3, 3, 2, 1, 1, 3),   // depthwise, strided
+        (2, 4, 2, 3, 1, 2, 2),   // everything at once, even kernel
+    ])
+    func conv2d(c: Int, o: Int, k: Int, s: Int, p: Int, d: Int, g: Int) throws {
+        let layer = Conv2d(c, o, kernelSize: k, stride: s, padding: p, dilation: d, groups: g)
+        try checkLayerGradients(layer, input: randomTensor([2, c, 7, 6], seed: 3))
+    }
+
+    @Test func conv2dWithoutBias() throws {
+        try checkLayerGradients(Conv2d(2, 3, kernelSize: 3, padding: 1, bias: false), input: randomTensor([2, 2, 5, 5], seed: 4))
+    }
+
+    @Test func maxPool() throws {
+        try checkLayerGradients(MaxPool2d(kernelSize: 2), input: separatedTensor([2, 2, 6, 5], seed: 5), step: 1e-2)
+        try checkLayerGradients(MaxPool2d(kernelSize: 3, stride: 2), input: separatedTensor([2, 2, 7, 7], seed: 6), step: 1e-2)
+    }
+
+    @Test func avgPool() throws {
+        try checkLayerGradients(AvgPool2d(kernelSize: 2), input: randomTensor([2, 2, 6, 5], seed: 7))
+        try checkLayerGradients(AvgPool2d(kernelSize: 3, stride: 2), input: randomTensor([2, 2, 7, 7], seed: 8))
+    }
+
+    @Test func batchNorm2dTraining() throws {
+        try checkLayerGradients(BatchNorm2d(3), input: randomTensor([4, 3, 3, 2], seed: 9), step: 1e-2, rtol: 3e-2, atol: 3e-3)
+    }
+
+    @Test func batchNorm1dTraining() throws {
+        try checkLayerGradients(BatchNorm1d(4), input: randomTensor([6, 4], seed: 10), step: 1e-2, rtol: 3e-2, atol: 3e-3)
+    }
+
+    @Test func batchNormEvaluation() throws {
+        let bn = BatchNorm2d(3)
+        bn.setTraining(false)
+        try checkLayerGradients(bn, input: randomTensor([2, 3, 3, 3], seed: 11))
+    }
+
+    @Test func elementwiseActivations() throws {
+        let layers: [any Layer] = [ReLU(), LeakyReLU(negativeSlope: 0.2), Sigmoid(), Tanh(), Softplus(), ELU()]
+        for layer in layers {
+            try checkLayerGradients(layer, input: separatedTensor([3, 7], seed: 12, gap: 0.1), step: 1e-2)
+        }
+    }
+
+    @Test func softmaxAndLogSoftmax() throws {
+        try checkLayerGradients(Softmax(), input: randomTensor([3, 5], seed: 13))
+        try checkLayerGradients(LogSoftmax(), input: randomTensor([3, 5], seed: 14))
+    }
+
+    @Test func flatten() throws {
+        try checkLayerGradients(Flatten(), input: randomTensor([2, 3, 2, 2], seed: 15))
+    }
+
+    @Test func dropoutTrainingUsesOneMaskPerSeed() throws {
+        let dropout = Dropout(p: 0.3)
+        try checkLayerGradients(dropout, input: randomTensor([4, 8], seed: 16), prepare: { dropout.setRandomSeed(5) })
+    }
+}
+
+/// Finite-difference checks of every loss's gradient, both reductions.
+@Suite struct LossGradientTests {
+    static func numericGradient(_ x: Tensor, h: Float = 1e-2, _ loss: () -> Float) -> [Float] {
+        (0..<x.count).map { i in
+            let saved = x.data[i]
+            x.data[i] = saved + h; let plus = Double(loss())
+            x.data[i] = saved - h; let minus = Double(loss())
+            x.data[i] = saved
+            return Float((plus - minus) / Double(2 * h))
+        }
+    }
+
+    @Test(arguments: [Reduction.mean, .sum])
+    func crossEntropy(reduction: Reduction) {
+        let logits = randomTensor([4, 6], seed: 20, scale: 2)
+        let labels: [Int32] = [5, 0, 2, 2]
+        let ce = CrossEntropyLoss(reduction: reduction)
+        let f = { labels.withUnsafeBufferPointer { ce.forward(logits, labels: $0).loss } }
+        let numeric = Self.numericGradient(logits, f)
+        _ = f()
+        assertClose(ce.backward(scale: 1).values, numeric, rtol: 1e-2, atol: 1e-3, "CE \(reduction)")
+        assertClose(ce.backward(scale: 0.5).values, numeric.map { $0 * 0.5 }, rtol: 1e-2, atol: 1e-3, "CE scaled")
+    }
+
+    @Test(arguments: [Reduction.mean, .sum])
+    func nll(reduction: Reduction) {
+        let logp = randomTensor([4, 6], seed: 21)
+        let labels: [Int32] = [1, 3, 5, 0]
+        let nll = NLLLoss(reduction: reduction)
+        let f = { labels.withUnsafeBufferPointer { nll.forward(logp, labels: $0) } }
+        let numeric = Self.numericGradient(logp, f)
+        _ = f()
+        assertClose(nll.backward().values, numeric, rtol: 1e-2, atol: 1e-3, "NLL \(reduction)")
+    }
+
+    @Test(arguments: [Reduction.mean, .sum])
+    func mse(reduction: Reduction) {
+        let p = randomTensor([3, 4], seed: 22), t = randomTensor([3, 4], seed: 23)
+        let mse = MSELoss(reduction: reduction)
+        let numeric = Self.numericGradient(p) { mse.forward(p, target: t) }
+        _ = mse.forward(p, target: t)
+        assertClose(mse.backward().values, numeric, rtol: 1e-2, atol: 1e-3, "MSE \(reduction)")
+    }
+
+    @Test(arguments: [Reduction.mean, .sum])
+    func bceWithLogits(reduction: Reduction) {
+        let x = randomTensor([3, 4], seed: 24, scale: 3)
+        var rng = SeededRNG(seed: 25)
+        let t = Tensor(shape: [3, 4], values: (0..<12).map { _ in rng.nextFloat() })
+        let bce = BCEWithLogitsLoss(reduction: reduction)
+        let numeric = Self.numericGradient(x) { bce.forward(x, target: t) }
+        _ = bce.forward(x, target: t)
+        assertClose(bce.backward().values, numeric, rtol: 1e-2, atol: 1e-3, "BCE \(reduction)")
+    }
+
+    @Test func crossEntropyIsStableForHugeLogits() {
+        let logits = Tensor(shape: [2, 3], values: [1000, 0, -1000, -500, 500, 0])
+        let labels: [Int32] = [0, 2]
+        let ce = CrossEntropyLoss()
+        let (loss, correct) = labels.withUnsafeBufferPointer { ce.forward(logits, labels: $0) }
+        #expect(loss.isFinite)
+        assertClose(loss, 250, rtol: 1e-5, atol: 1e-3)   // (0 + 500) / 2
+        #expect(correct == 1)
+    }
+}
