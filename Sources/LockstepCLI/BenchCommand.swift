@@ -2,12 +2,13 @@ import ArgumentParser
 import Foundation
 import Lockstep
 import MPI
+import NeuralNet
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Micro-benchmarks that print figures.",
-        subcommands: [AllreduceBench.self]
+        subcommands: [AllreduceBench.self, StepBench.self]
     )
 }
 
@@ -40,6 +41,33 @@ struct AllreduceBench: ParsableCommand {
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
                 try encoder.encode(rows).write(to: URL(fileURLWithPath: json))
             }
+        }
+    }
+}
+
+struct StepBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "step",
+        abstract: "Single-process training throughput (forward + backward + SGD step) and the fraction of this machine's sgemm peak it reaches.",
+        discussion: "lockstep bench step --model seed-cnn --batch-size 64"
+    )
+
+    @Option(help: "Model preset or spec.") var model = "seed-mlp"
+    @Option(help: "Mini-batch size.") var batchSize = 64
+    @Option(help: "Seconds of timed steps.") var seconds = 5.0
+
+    func validate() throws {
+        guard batchSize >= 1 else { throw ValidationError("--batch-size \(batchSize) must be at least 1") }
+        guard seconds > 0 else { throw ValidationError("--seconds \(seconds) must be positive") }
+    }
+
+    func run() throws {
+        do {
+            let result = try StepBenchmark.run(model: model, batchSize: batchSize, measuredSeconds: seconds)
+            print(result.report)
+        } catch {
+            FileHandle.standardError.write(Data("lockstep: error: \((error as? LocalizedError)?.errorDescription ?? "\(error)")\n".utf8))
+            throw ExitCode(2)
         }
     }
 }
