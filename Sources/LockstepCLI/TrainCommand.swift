@@ -98,8 +98,7 @@ struct TrainCommand: ParsableCommand {
         commandName: "train",
         abstract: "Train a model data-parallel (one process, or many under mpirun).",
         discussion: """
-            Every rank holds a replica and a disjoint shard of each epoch's batches; gradients
-            are all-reduced. Examples:
+            Every rank holds a replica and a disjoint shard of each epoch's batches; gradients are all-reduced. Examples:
               lockstep train                                  # seed-cnn on Fashion-MNIST, 5 epochs
               scripts/mpirun.sh -np 2 lockstep train --model seed-mlp --metrics runs/m.jsonl
               scripts/mpirun.sh -np 4 lockstep train --checkpoint-dir runs/ckpt --resume
@@ -107,7 +106,7 @@ struct TrainCommand: ParsableCommand {
     )
 
     @OptionGroup var flags: TrainingFlags
-    @Option(help: "BLAS threads per rank. (default: 1)") var threads = 1
+    @Option(help: "BLAS threads per rank.") var threads = 1
     @Option(help: "Directory for checkpoints (written by rank 0).") var checkpointDir: String?
     @Option(help: "Checkpoint every N steps (0: at epoch ends only).") var checkpointEvery = 0
     @Option(help: "Checkpoint every N epochs (0: at the end only).") var checkpointEveryEpochs = 1
