@@ -50,7 +50,9 @@ for suite_np in mpi:2 mpi:3 mpi:4 training:1 training:2 training:3 training:4; d
     echo "$out" | grep -E "FAIL|passed|failed|ranks\)" | head -n 40
     line=$(echo "$out" | grep -E "^[0-9]+ passed, [0-9]+ failed$" | tail -n 1)
     p=$(echo "$line" | awk '{print $1}'); f=$(echo "$line" | awk '{print $3}')
-XX
+    if [ -z "$line" ]; then p=0; f=1; echo "$suite under mpirun -np $np: no summary (exit $status)"; echo "$out" | tail -n 20; fi
+    if [ "$status" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+    record "$suite -np $np" "$p" "$f"
 done
 
 echo "== command-line tests (bad input, dead ranks, checkpoints)"
