@@ -1,6 +1,15 @@
 import MPI
 import NeuralNet
 
+/// How gradients are all-reduced.
+public enum AllreduceMode: String, Sendable, CaseIterable {
+    /// Buckets start with non-blocking `MPI_Iallreduce` while backward runs (polled between
+    /// layers); buckets still unstarted when backward ends go in one blocking call.
+    case overlap
+    /// One blocking `MPI_Allreduce` over the whole gradient arena after backward.
+    case blocking
+}
+
 /// The gradient arena cut into contiguous buckets, walked from the last layer back, each
 /// all-reduced with a non-blocking `MPI_Iallreduce` as soon as backward has finished
 /// every gradient in it, so communication overlaps the rest of backward (as in PyTorch
@@ -12,6 +21,7 @@ final class GradientBuckets {
     private let requests: [Request]
     private let gradients: UnsafeMutableBufferPointer<Float>
     private let world: Communicator
+    let mode: AllreduceMode
     private var nextToLaunch = 0
     private var readyFrom: Int
     private var firstError: MPIError?
@@ -19,9 +29,10 @@ final class GradientBuckets {
     var timeline: Timeline?
     private var launchedAt: [Double]
 
-    init(arena: ParameterArena, world: Communicator, bucketBytes: Int) {
+    init(arena: ParameterArena, world: Communicator, bucketBytes: Int, mode: AllreduceMode = .overlap) {
         self.gradients = arena.gradients
         self.world = world
+        self.mode = mode
         let floatsPerBucket = max(1, bucketBytes / MemoryLayout<Float>.stride)
         var ranges: [Range<Int>] = []
         var upper = arena.parameterCount
@@ -51,6 +62,7 @@ final class GradientBuckets {
     /// Called by backward with each layer's finished gradient range (descending offsets):
     /// starts every bucket that is now complete, and lets MPI progress the ones in flight.
     func gradientsReady(_ range: Range<Int>) {
+        guard mode == .overlap else { return }
         readyFrom = min(readyFrom, range.lowerBound)
         while nextToLaunch < ranges.count && ranges[nextToLaunch].lowerBound >= readyFrom {
             launch(nextToLaunch)
@@ -71,11 +83,17 @@ final class GradientBuckets {
         do { try world.iallreduce(bucket, op: .sum, into: requests[i]) } catch { if firstError == nil { firstError = error } }
     }
 
-    /// Starts any bucket not yet started and waits for all of them.
+    /// All-reduces every bucket not yet started in one blocking call (Open MPI's tuned
+    /// algorithms beat its non-blocking ones once there is no backward left to overlap),
+    /// then waits for the ones in flight.
     func finish() throws(MPIError) {
-        while nextToLaunch < ranges.count {
-            launch(nextToLaunch)
-            nextToLaunch += 1
+        if nextToLaunch < ranges.count {
+            // The unstarted buckets are contiguous: from 0 up to the end of the first of them.
+            let rest = UnsafeMutableBufferPointer(rebasing: gradients[0..<ranges[nextToLaunch].upperBound])
+            let start = timeline != nil ? MPIEnvironment.wallTime() : 0
+            do { try world.allreduce(rest, op: .sum) } catch { if firstError == nil { firstError = error } }
+            for i in nextToLaunch..<ranges.count { timeline?.record(.bucket, start, MPIEnvironment.wallTime(), detail: Int32(i)) }
+            nextToLaunch = ranges.count
         }
         for (i, request) in requests.enumerated() where !request.isComplete {
             try request.wait()

@@ -161,7 +161,7 @@ public final class Trainer {
                 }
             } catch { throw CollectiveError(error) }
         }
-        self.buckets = GradientBuckets(arena: model.arena, world: world, bucketBytes: Int(c.bucketMB * 1_048_576))
+        self.buckets = GradientBuckets(arena: model.arena, world: world, bucketBytes: Int(c.bucketMB * 1_048_576), mode: options.allreduceMode)
         self.timeline = options.timelinePath == nil ? nil : Timeline(maxSteps: options.timelineSteps, bucketCount: buckets.ranges.count)
         buckets.timeline = timeline
         self.input = Tensor(shape: [c.batchSize] + model.inputShape)

@@ -112,6 +112,8 @@ public struct RunOptions: Sendable {
     public var timelinePath: String? = nil
     /// How many steps the timeline records (from the first step of this run).
     public var timelineSteps = 50
+    /// How gradients are all-reduced (see ``AllreduceMode``).
+    public var allreduceMode = AllreduceMode.overlap
 
     public init() {}
 }

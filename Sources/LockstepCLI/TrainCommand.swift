@@ -117,6 +117,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Compare a checksum of every rank's parameters every N steps (0: off).") var checkReplicas = 0
     @Option(help: "Write a Chrome-trace timeline (chrome://tracing, Perfetto) of every rank's forward, backward, bucket all-reduces and optimizer step.") var timeline: String?
     @Option(help: "Steps the timeline records.") var timelineSteps = 50
+    @Option(help: "Gradient all-reduce: overlap (non-blocking buckets during backward) or blocking (one call after backward).")
+    var allreduce: AllreduceMode = .overlap
     @Option(help: "When not on a terminal, print a progress line every N steps (0: per epoch).") var logEvery = 0
     @Option(help: "Progress display: auto (a live bar on a terminal, lines under mpirun or in a log), bar, lines.") var progress: ProgressMode = .auto
     @Flag(help: "Print only errors and the final line.") var quiet = false
@@ -147,6 +149,7 @@ struct TrainCommand: ParsableCommand {
             options.logEverySteps = logEvery
             options.timelinePath = timeline
             options.timelineSteps = timelineSteps
+            options.allreduceMode = allreduce
             let data = try Collective.everywhere(world) { try TrainingData.load(configuration) }
             let trainer = try Trainer(configuration: configuration, options: options, world: world, data: data)
             if world.rank == 0 && !quiet {
@@ -160,3 +163,5 @@ struct TrainCommand: ParsableCommand {
         }
     }
 }
+
+extension AllreduceMode: ExpressibleByArgument {}
