@@ -33,8 +33,12 @@ public final class Conv2d: Layer, FLOPCounting {
     private let output = Tensor(shape: [0])
     private let gradInput = Tensor(shape: [0])
     private let columns = Tensor(shape: [0])        // [C·k·k, N·P]
-    private let columnGrad = Tensor(shape: [0])     // [C·k·k, N·P]
-    private let outputT = Tensor(shape: [0])        // [O, N·P]
+    // GEMM outputs are kept all-zero between uses (their consumer clears each row after reading
+    // it, while it is still in cache), so the GEMMs run with beta = 1 and OpenBLAS skips its
+    // separate zeroing pass over C.
+    private let columnGrad = Tensor(shape: [0])     // [C·k·k, N·P], zero between steps
+    private let outputT = Tensor(shape: [0])        // [O, N·P], zero between steps
+    private let gradOutputT = Tensor(shape: [0])    // [O, N·P]
     private var input: Tensor?
     private var cachedShape: [Int] = []
     private var n = 0, h = 0, w = 0, oh = 0, ow = 0
@@ -118,6 +122,9 @@ public final class Conv2d: Layer, FLOPCounting {
         columns.resize(to: [inChannels * kernelArea, n * oh * ow])
         columnGrad.resize(to: [inChannels * kernelArea, n * oh * ow])
         outputT.resize(to: [outChannels, n * oh * ow])
+        gradOutputT.resize(to: [outChannels, n * oh * ow])
+        outputT.fill(0)
+        columnGrad.fill(0)
     }
 
     /// Valid output columns `lo..<hi` for kernel offset `offset` along a side of length `side`.
@@ -152,7 +159,7 @@ public final class Conv2d: Layer, FLOPCounting {
                             let srow = src + (y * stride - padding + i * dilation) * w - padding + j * dilation
                             for xo in 0..<owLo { d[xo] = 0 }
                             if stride == 1 {
-                                (d + owLo).update(from: srow + owLo, count: owHi - owLo)
+                                copyShortRow(d + owLo, srow + owLo, owHi - owLo)
                             } else {
                                 for xo in owLo..<owHi { d[xo] = srow[xo * stride] }
                             }
@@ -182,12 +189,13 @@ public final class Conv2d: Layer, FLOPCounting {
                             let sr = src + y * ow
                             let drow = dst + (y * stride - padding + i * dilation) * w - padding + j * dilation
                             if stride == 1 {
-                                for xo in owLo..<owHi { drow[xo] += sr[xo] }
+                                addShortRow(drow + owLo, sr + owLo, owHi - owLo)
                             } else {
                                 for xo in owLo..<owHi { drow[xo * stride] += sr[xo] }
                             }
                         }
                     }
+                    row.update(repeating: 0, count: np)   // ready for the next beta = 1 GEMM
                 }
             }
         }
@@ -201,7 +209,7 @@ public final class Conv2d: Layer, FLOPCounting {
         let p = oh * ow, np = n * p, gk = groupK, go = groupOut
         for g in 0..<groups {
             gemm(transA: false, transB: false, m: go, n: np, k: gk, a: weight + g * go * gk, lda: gk,
-                 b: columns.data + g * gk * np, ldb: np, beta: 0, c: outputT.data + g * go * np, ldc: np)
+                 b: columns.data + g * gk * np, ldb: np, beta: 1, c: outputT.data + g * go * np, ldc: np)
         }
         // [O, N·P] -> [N, O, P] plus bias
         let t = outputT.data, y = output.data
@@ -211,6 +219,7 @@ public final class Conv2d: Layer, FLOPCounting {
                 let src = t + o * np + s * p, dst = y + (s * outChannels + o) * p
                 for q in 0..<p { dst[q] = src[q] + b }
             }
+            (t + o * np).update(repeating: 0, count: np)   // ready for the next beta = 1 GEMM
         }
         return output
     }
@@ -220,7 +229,7 @@ public final class Conv2d: Layer, FLOPCounting {
         guard input != nil else { preconditionFailure("Conv2d.backward before forward") }
         precondition(dy.shape == output.shape, "Conv2d.backward: gradient \(dy.shape), output \(output.shape)")
         let p = oh * ow, np = n * p, gk = groupK, go = groupOut
-        let t = outputT.data, g0 = dy.data
+        let t = gradOutputT.data, g0 = dy.data
         for o in 0..<outChannels {
             var sum: Float = 0
             for s in 0..<n {
@@ -237,7 +246,7 @@ public final class Conv2d: Layer, FLOPCounting {
         guard computeInputGradient else { return nil }
         for g in 0..<groups {
             gemm(transA: true, transB: false, m: gk, n: np, k: go, a: weight + g * go * gk, lda: gk,
-                 b: t + g * go * np, ldb: np, beta: 0, c: columnGrad.data + g * gk * np, ldc: np)
+                 b: t + g * go * np, ldb: np, beta: 1, c: columnGrad.data + g * gk * np, ldc: np)
         }
         col2im(gradInput.data)
         return gradInput
