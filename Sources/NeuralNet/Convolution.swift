@@ -42,6 +42,7 @@ public final class Conv2d: Layer, FLOPCounting {
     private var input: Tensor?
     private var cachedShape: [Int] = []
     private var n = 0, h = 0, w = 0, oh = 0, ow = 0
+    private var backwardReady = false
 
     /// A convolution; throws nothing, but traps on non-positive sizes or channels not divisible by `groups`.
     public init(_ inChannels: Int, _ outChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
@@ -118,13 +119,20 @@ public final class Conv2d: Layer, FLOPCounting {
         oh = outputSize(h); ow = outputSize(w)
         precondition(oh >= 1 && ow >= 1, "Conv2d.forward: input \(x.shape) too small for \(description)")
         output.resize(to: [n, outChannels, oh, ow])
-        gradInput.resize(to: x.shape)
         columns.resize(to: [inChannels * kernelArea, n * oh * ow])
-        columnGrad.resize(to: [inChannels * kernelArea, n * oh * ow])
         outputT.resize(to: [outChannels, n * oh * ow])
-        gradOutputT.resize(to: [outChannels, n * oh * ow])
         outputT.fill(0)
+        backwardReady = false
+    }
+
+    /// Backward-only buffers, allocated on the first backward of a batch shape (so an
+    /// evaluation-only batch size never pays for them).
+    private func configureBackward() {
+        gradInput.resize(to: cachedShape)
+        columnGrad.resize(to: [inChannels * kernelArea, n * oh * ow])
         columnGrad.fill(0)
+        gradOutputT.resize(to: [outChannels, n * oh * ow])
+        backwardReady = true
     }
 
     /// Valid output columns `lo..<hi` for kernel offset `offset` along a side of length `side`.
@@ -228,6 +236,7 @@ public final class Conv2d: Layer, FLOPCounting {
     public func backward(_ dy: Tensor, computeInputGradient: Bool) -> Tensor? {
         guard input != nil else { preconditionFailure("Conv2d.backward before forward") }
         precondition(dy.shape == output.shape, "Conv2d.backward: gradient \(dy.shape), output \(output.shape)")
+        if !backwardReady { configureBackward() }
         let p = oh * ow, np = n * p, gk = groupK, go = groupOut
         let t = gradOutputT.data, g0 = dy.data
         for o in 0..<outChannels {
