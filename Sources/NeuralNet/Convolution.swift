@@ -33,11 +33,23 @@ public final class Conv2d: Layer, FLOPCounting {
     private let output = Tensor(shape: [0])
     private let gradInput = Tensor(shape: [0])
     private let columns = Tensor(shape: [0])        // [C·k·k, N·P]
-    private let columnGrad = Tensor(shape: [0])     // [C·k·k, N·P]
-    private let outputT = Tensor(shape: [0])        // [O, N·P]
+    // GEMM outputs are kept all-zero between uses (their consumer clears each row after reading
+    // it, while it is still in cache), so the GEMMs run with beta = 1 and OpenBLAS skips its
+    // separate zeroing pass over C.
+    private let columnGrad = Tensor(shape: [0])     // [C·k·k, N·P], zero between steps
+    private let outputT = Tensor(shape: [0])        // [O, N·P], zero between steps
+    private let gradOutputT = Tensor(shape: [0])    // [O, N·P]
     private var input: Tensor?
     private var cachedShape: [Int] = []
     private var n = 0, h = 0, w = 0, oh = 0, ow = 0
+    private var backwardReady = false
+    /// Bound on the columns matrix (floats): a batch whose im2col would be larger is processed
+    /// in blocks of samples, so a big evaluation batch does not allocate hundreds of MB. At
+    /// 4 Mi floats, training batches of the presets (batch 64) are one block; measured with
+    /// `perf stat`, L2-sized blocks were no faster than one whole-batch GEMM here.
+    var blockFloats = 1 << 22
+    private var block = 1
+    private var columnsStart = -1   // first sample of the block now in `columns`, -1 if none
 
     /// A convolution; throws nothing, but traps on non-positive sizes or channels not divisible by `groups`.
     public init(_ inChannels: Int, _ outChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
@@ -114,10 +126,21 @@ public final class Conv2d: Layer, FLOPCounting {
         oh = outputSize(h); ow = outputSize(w)
         precondition(oh >= 1 && ow >= 1, "Conv2d.forward: input \(x.shape) too small for \(description)")
         output.resize(to: [n, outChannels, oh, ow])
-        gradInput.resize(to: x.shape)
-        columns.resize(to: [inChannels * kernelArea, n * oh * ow])
-        columnGrad.resize(to: [inChannels * kernelArea, n * oh * ow])
-        outputT.resize(to: [outChannels, n * oh * ow])
+        block = max(1, min(n, blockFloats / (inChannels * kernelArea * oh * ow)))
+        columns.resize(to: [inChannels * kernelArea, block * oh * ow])
+        outputT.resize(to: [outChannels, block * oh * ow])
+        outputT.fill(0)
+        backwardReady = false
+    }
+
+    /// Backward-only buffers, allocated on the first backward of a batch shape (so an
+    /// evaluation-only batch size never pays for them).
+    private func configureBackward() {
+        gradInput.resize(to: cachedShape)
+        columnGrad.resize(to: [inChannels * kernelArea, block * oh * ow])
+        columnGrad.fill(0)
+        gradOutputT.resize(to: [outChannels, block * oh * ow])
+        backwardReady = true
     }
 
     /// Valid output columns `lo..<hi` for kernel offset `offset` along a side of length `side`.
@@ -132,17 +155,18 @@ public final class Conv2d: Layer, FLOPCounting {
         return (min(lo, hi), hi)
     }
 
-    // x: [N, C, H, W] -> columns [C·k·k, N·H'·W']
-    private func im2col(_ x: UnsafePointer<Float>) {
-        let p = oh * ow, np = n * p, k = kernelSize
-        let col = columns.data
+    // x: [N, C, H, W], samples first..<first+count -> columns [C·k·k, count·H'·W']
+    private func im2col(_ x0: UnsafePointer<Float>, first: Int, count: Int) {
+        let p = oh * ow, np = count * p, k = kernelSize
+        let col = columns.data, x = x0 + first * inChannels * h * w
+        columnsStart = first
         for c in 0..<inChannels {
             for i in 0..<k {
                 let (ohLo, ohHi) = validRange(offset: i * dilation, side: h, outSide: oh)
                 for j in 0..<k {
                     let (owLo, owHi) = validRange(offset: j * dilation, side: w, outSide: ow)
                     let row = col + ((c * k + i) * k + j) * np
-                    for s in 0..<n {
+                    for s in 0..<count {
                         let dst = row + s * p
                         let src = x + (s * inChannels + c) * h * w
                         if ohLo > 0 { dst.update(repeating: 0, count: ohLo * ow) }
@@ -152,7 +176,7 @@ public final class Conv2d: Layer, FLOPCounting {
                             let srow = src + (y * stride - padding + i * dilation) * w - padding + j * dilation
                             for xo in 0..<owLo { d[xo] = 0 }
                             if stride == 1 {
-                                (d + owLo).update(from: srow + owLo, count: owHi - owLo)
+                                copyShortRow(d + owLo, srow + owLo, owHi - owLo)
                             } else {
                                 for xo in owLo..<owHi { d[xo] = srow[xo * stride] }
                             }
@@ -164,30 +188,31 @@ public final class Conv2d: Layer, FLOPCounting {
         }
     }
 
-    // columnGrad [C·k·k, N·H'·W'] -> dx [N, C, H, W] (accumulating overlapping taps)
-    private func col2im(_ dx: UnsafeMutablePointer<Float>) {
-        let p = oh * ow, np = n * p, k = kernelSize
-        let col = columnGrad.data
-        dx.update(repeating: 0, count: n * inChannels * h * w)
+    // columnGrad [C·k·k, count·H'·W'] -> dx [N, C, H, W] for samples first..<first+count
+    // (accumulating overlapping taps; dx must be zeroed beforehand)
+    private func col2im(_ dx0: UnsafeMutablePointer<Float>, first: Int, count: Int) {
+        let p = oh * ow, np = count * p, k = kernelSize
+        let col = columnGrad.data, dx = dx0 + first * inChannels * h * w
         for c in 0..<inChannels {
             for i in 0..<k {
                 let (ohLo, ohHi) = validRange(offset: i * dilation, side: h, outSide: oh)
                 for j in 0..<k {
                     let (owLo, owHi) = validRange(offset: j * dilation, side: w, outSide: ow)
                     let row = col + ((c * k + i) * k + j) * np
-                    for s in 0..<n {
+                    for s in 0..<count {
                         let src = row + s * p
                         let dst = dx + (s * inChannels + c) * h * w
                         for y in ohLo..<ohHi {
                             let sr = src + y * ow
                             let drow = dst + (y * stride - padding + i * dilation) * w - padding + j * dilation
                             if stride == 1 {
-                                for xo in owLo..<owHi { drow[xo] += sr[xo] }
+                                addShortRow(drow + owLo, sr + owLo, owHi - owLo)
                             } else {
                                 for xo in owLo..<owHi { drow[xo * stride] += sr[xo] }
                             }
                         }
                     }
+                    row.update(repeating: 0, count: np)   // ready for the next beta = 1 GEMM
                 }
             }
         }
@@ -197,20 +222,26 @@ public final class Conv2d: Layer, FLOPCounting {
     public func forward(_ x: Tensor) -> Tensor {
         if shapeChanged(&cachedShape, x) { configure(x) }
         input = x
-        im2col(x.data)
-        let p = oh * ow, np = n * p, gk = groupK, go = groupOut
-        for g in 0..<groups {
-            gemm(transA: false, transB: false, m: go, n: np, k: gk, a: weight + g * go * gk, lda: gk,
-                 b: columns.data + g * gk * np, ldb: np, beta: 0, c: outputT.data + g * go * np, ldc: np)
-        }
-        // [O, N·P] -> [N, O, P] plus bias
-        let t = outputT.data, y = output.data
-        for o in 0..<outChannels {
-            let b: Float = hasBias ? bias[o] : 0
-            for s in 0..<n {
-                let src = t + o * np + s * p, dst = y + (s * outChannels + o) * p
-                for q in 0..<p { dst[q] = src[q] + b }
+        let p = oh * ow, gk = groupK, go = groupOut
+        var first = 0
+        while first < n {
+            let count = min(block, n - first), np = count * p
+            im2col(x.data, first: first, count: count)
+            for g in 0..<groups {
+                gemm(transA: false, transB: false, m: go, n: np, k: gk, a: weight + g * go * gk, lda: gk,
+                     b: columns.data + g * gk * np, ldb: np, beta: 1, c: outputT.data + g * go * np, ldc: np)
             }
+            // [O, count·P] -> [N, O, P] plus bias
+            let t = outputT.data, y = output.data + first * outChannels * p
+            for o in 0..<outChannels {
+                let b: Float = hasBias ? bias[o] : 0
+                for s in 0..<count {
+                    let src = t + o * np + s * p, dst = y + (s * outChannels + o) * p
+                    for q in 0..<p { dst[q] = src[q] + b }
+                }
+                (t + o * np).update(repeating: 0, count: np)   // ready for the next beta = 1 GEMM
+            }
+            first += count
         }
         return output
     }
@@ -219,27 +250,37 @@ public final class Conv2d: Layer, FLOPCounting {
     public func backward(_ dy: Tensor, computeInputGradient: Bool) -> Tensor? {
         guard input != nil else { preconditionFailure("Conv2d.backward before forward") }
         precondition(dy.shape == output.shape, "Conv2d.backward: gradient \(dy.shape), output \(output.shape)")
-        let p = oh * ow, np = n * p, gk = groupK, go = groupOut
-        let t = outputT.data, g0 = dy.data
-        for o in 0..<outChannels {
-            var sum: Float = 0
-            for s in 0..<n {
-                let src = g0 + (s * outChannels + o) * p, dst = t + o * np + s * p
-                dst.update(from: src, count: p)
-                if hasBias { sum += vectorSum(src, p) }
+        if !backwardReady { configureBackward() }
+        let p = oh * ow, gk = groupK, go = groupOut
+        if computeInputGradient { gradInput.fill(0) }
+        // Blocks in reverse order: the last block's columns are still there from forward.
+        var first = ((n - 1) / block) * block
+        while first >= 0 {
+            let count = min(block, n - first), np = count * p
+            if columnsStart != first { im2col(input!.data, first: first, count: count) }
+            let t = gradOutputT.data, g0 = dy.data + first * outChannels * p
+            for o in 0..<outChannels {
+                var sum: Float = 0
+                for s in 0..<count {
+                    let src = g0 + (s * outChannels + o) * p, dst = t + o * np + s * p
+                    dst.update(from: src, count: p)
+                    if hasBias { sum += vectorSum(src, p) }
+                }
+                if hasBias { biasGrad[o] += sum }
             }
-            if hasBias { biasGrad[o] += sum }
+            for g in 0..<groups {
+                gemm(transA: false, transB: true, m: go, n: gk, k: np, a: t + g * go * np, lda: np,
+                     b: columns.data + g * gk * np, ldb: np, beta: 1, c: weightGrad + g * go * gk, ldc: gk)
+            }
+            if computeInputGradient {
+                for g in 0..<groups {
+                    gemm(transA: true, transB: false, m: gk, n: np, k: go, a: weight + g * go * gk, lda: gk,
+                         b: t + g * go * np, ldb: np, beta: 1, c: columnGrad.data + g * gk * np, ldc: np)
+                }
+                col2im(gradInput.data, first: first, count: count)
+            }
+            first -= block
         }
-        for g in 0..<groups {
-            gemm(transA: false, transB: true, m: go, n: gk, k: np, a: t + g * go * np, lda: np,
-                 b: columns.data + g * gk * np, ldb: np, beta: 1, c: weightGrad + g * go * gk, ldc: gk)
-        }
-        guard computeInputGradient else { return nil }
-        for g in 0..<groups {
-            gemm(transA: true, transB: false, m: gk, n: np, k: go, a: weight + g * go * gk, lda: gk,
-                 b: t + g * go * np, ldb: np, beta: 0, c: columnGrad.data + g * gk * np, ldc: np)
-        }
-        col2im(gradInput.data)
-        return gradInput
+        return computeInputGradient ? gradInput : nil
     }
 }

@@ -39,3 +39,30 @@ func vectorDot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -
     while i < n { s += a[i] * b[i]; i += 1 }
     return s
 }
+
+@inline(__always)
+private func store8(_ p: UnsafeMutablePointer<Float>, _ v: SIMD8<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
+}
+
+/// Copies `n` floats inline (im2col rows are ~10 floats: a memmove call per row costs more
+/// than the copy). `dst` and `src` must not overlap.
+@inline(__always)
+func copyShortRow(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ n: Int) {
+    if n >= 8 {
+        var i = 0
+        while i + 8 <= n { store8(dst + i, load8(src + i)); i += 8 }
+        if i < n { store8(dst + n - 8, load8(src + n - 8)) }   // overlapping tail, same values
+    } else {
+        var i = 0
+        while i < n { dst[i] = src[i] + 0; i += 1 }   // `+ 0` keeps LLVM from emitting a memcpy call
+    }
+}
+
+/// `dst[i] += src[i]` for `n` floats, inline.
+@inline(__always)
+func addShortRow(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ n: Int) {
+    var i = 0
+    while i + 8 <= n { store8(dst + i, load8(dst + i) + load8(src + i)); i += 8 }
+    while i < n { dst[i] += src[i]; i += 1 }
+}

@@ -24,6 +24,22 @@ import Testing
         try checkLayerGradients(layer, input: randomTensor([2, c, 7, 6], seed: 3))
     }
 
+    @Test(arguments: [1, 720])
+    func conv2dProcessedInBlocksOfSamples(blockFloats: Int) throws {
+        // blocks of 1 and of 2 samples (of 3): forward, backward and the columns reuse
+        let layer = Conv2d(2, 4, kernelSize: 3, stride: 1, padding: 1, dilation: 1, groups: 2)
+        layer.blockFloats = blockFloats
+        try checkLayerGradients(layer, input: randomTensor([3, 2, 4, 5], seed: 31))
+        let whole = Conv2d(2, 4, kernelSize: 3, padding: 1, groups: 2)
+        let a = try hosted(layer, inputShape: [2, 4, 5], seed: 9), b = try hosted(whole, inputShape: [2, 4, 5], seed: 9)
+        let x = randomTensor([3, 2, 4, 5], seed: 32), dy = randomTensor([3, 4, 4, 5], seed: 33)
+        assertClose(layer.forward(x).values, whole.forward(x).values, rtol: 1e-6, atol: 1e-6, "blocked forward")
+        a.zeroGradients(); b.zeroGradients()
+        assertClose(layer.backward(dy, computeInputGradient: true)!.values, whole.backward(dy, computeInputGradient: true)!.values,
+                    rtol: 1e-5, atol: 1e-6, "blocked dx")
+        assertClose(Array(a.arena.gradients), Array(b.arena.gradients), rtol: 1e-5, atol: 1e-6, "blocked dW")
+    }
+
     @Test func conv2dWithoutBias() throws {
         try checkLayerGradients(Conv2d(2, 3, kernelSize: 3, padding: 1, bias: false), input: randomTensor([2, 2, 5, 5], seed: 4))
     }

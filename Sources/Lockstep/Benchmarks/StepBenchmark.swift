@@ -28,11 +28,15 @@ public struct StepBenchmarkResult: Sendable {
     /// `achievedGFLOPs / peakGFLOPs`.
     public var fractionOfPeak: Double { peakGFLOPs > 0 ? achievedGFLOPs / peakGFLOPs : 0 }
 
+    /// The fastest timed window (closest to an otherwise idle machine).
+    public var bestSamplesPerSecond: Double { windowSamplesPerSecond.max() ?? 0 }
+
     /// A few aligned lines for a terminal.
     public var report: String {
         [
             "model            \(model)  (batch \(batchSize), 1 BLAS thread)",
             "throughput       \(fixed(samplesPerSecond, 0)) samples/s  (median of \(windowSamplesPerSecond.count) windows; step \(fixed(stepMilliseconds, 3)) ms)",
+            "best window      \(fixed(bestSamplesPerSecond, 0)) samples/s",
             "training FLOPs   \(fixed(Double(trainingFLOPsPerSample) / 1e6, 2)) MFLOP/sample",
             "achieved         \(fixed(achievedGFLOPs, 1)) GFLOP/s",
             "sgemm peak       \(fixed(peakGFLOPs, 1)) GFLOP/s  (512x512x512, 1 thread)",
