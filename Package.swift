@@ -58,7 +58,7 @@ let package = Package(
         .testTarget(name: "MPITests", dependencies: ["MPI"]),
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DataTests", dependencies: ["Data"]),
-        .testTarget(name: "LockstepTests", dependencies: ["Lockstep"]),
+        .testTarget(name: "LockstepTests", dependencies: ["Lockstep", "NeuralNet", "Data"]),
     ],
     swiftLanguageModes: [.v6]
 )
