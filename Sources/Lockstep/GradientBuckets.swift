@@ -25,6 +25,9 @@ final class GradientBuckets {
     private var nextToLaunch = 0
     private var readyFrom: Int
     private var firstError: MPIError?
+    /// Seconds spent inside ``gradientsReady(_:)`` launching and progressing buckets
+    /// (communication work done during backward); the trainer reads and resets it.
+    var progressSeconds = 0.0
     /// When set, each bucket's launch and observed completion are recorded.
     var timeline: Timeline?
     private var launchedAt: [Double]
@@ -63,6 +66,8 @@ final class GradientBuckets {
     /// starts every bucket that is now complete, and lets MPI progress the ones in flight.
     func gradientsReady(_ range: Range<Int>) {
         guard mode == .overlap else { return }
+        let entered = MPIEnvironment.wallTime()
+        defer { progressSeconds += MPIEnvironment.wallTime() - entered }
         readyFrom = min(readyFrom, range.lowerBound)
         while nextToLaunch < ranges.count && ranges[nextToLaunch].lowerBound >= readyFrom {
             launch(nextToLaunch)

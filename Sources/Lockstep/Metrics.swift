@@ -14,7 +14,9 @@ public struct EpochMetrics: Sendable {
     public var samplesPerSecond: Double
     /// Wall-clock seconds of the epoch's training steps (evaluation excluded, see `evalSeconds`).
     public var epochSeconds: Double
+    /// Training time outside gradient communication.
     public var computeSeconds: Double
+    /// Gradient communication: bucket launches and progress during backward, and the wait after it.
     public var allreduceSeconds: Double
     public var evalSeconds: Double
 }

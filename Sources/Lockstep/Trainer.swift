@@ -309,8 +309,11 @@ public final class Trainer {
             timeline.record(.wait, waitStart, waitEnd)
             timeline.record(.optimizer, waitEnd, t1)
         }
-        epochWait += waitEnd - waitStart
-        epochCompute += (t1 - t0) - (waitEnd - waitStart)
+        // Communication: the wait after backward plus the bucket work done inside it.
+        let communication = (waitEnd - waitStart) + buckets.progressSeconds
+        buckets.progressSeconds = 0
+        epochWait += communication
+        epochCompute += (t1 - t0) - communication
     }
 
     // MARK: - Evaluation
