@@ -327,8 +327,10 @@ if [ "$plots" -eq 1 ]; then
     venv="$root/.venv-plots"
     if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import matplotlib" 2>/dev/null; then
         echo "scaling.sh: creating $venv with matplotlib (scripts/requirements-plots.txt)"
-        python3 -m venv "$venv" && "$venv/bin/pip" install -q -r "$root/scripts/requirements-plots.txt" \
-            || { echo "scaling.sh: could not install matplotlib; the CSVs are in $out; plot later with scripts/plot_scaling.py" >&2; exit 1; }
+        if ! { python3 -m venv "$venv" && "$venv/bin/pip" install -q -r "$root/scripts/requirements-plots.txt"; }; then
+            echo "scaling.sh: could not install matplotlib; the CSVs are in $out; plot later with scripts/plot_scaling.py" >&2
+            exit 1
+        fi
     fi
     plot_args=("$out/scaling.csv" --out "$out" --machine "$machine")
     [ -f "$out/accuracy.csv" ] && plot_args+=(--accuracy "$out/accuracy.csv")
