@@ -66,8 +66,8 @@ def ranks_axis(ax, sizes):
 
 def titled(fig, title, subtitle):
     fig.suptitle(title, fontsize=13, fontweight="bold", y=0.98)
-    fig.text(0.5, 0.915, subtitle, ha="center", va="top", fontsize=9, color="#444444")
-    fig.tight_layout(rect=(0, 0, 1, 0.88))
+    fig.text(0.5, 0.925, subtitle, ha="center", va="top", fontsize=9, color="#444444")
+    fig.tight_layout(rect=(0, 0, 1, 0.9))
 
 
 def plot_throughput(modes, sizes, model, subtitle, path):
@@ -87,7 +87,7 @@ def plot_throughput(modes, sizes, model, subtitle, path):
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: "{:,.0f}".format(v)))
     ranks_axis(ax, sizes)
     ax.set_ylabel("throughput (training samples / s)")
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(fontsize=8, loc="best")
     titled(fig, "Training throughput, %s" % model, subtitle)
     fig.savefig(path, dpi=150)
     plt.close(fig)
@@ -103,8 +103,9 @@ def plot_efficiency(modes, sizes, model, subtitle, path):
         eff = [float(r["efficiency"]) for r in rows]
         top = max(top, max(eff) * 1.1)
         ax.plot(n, eff, color=st["color"], marker=st["marker"], linewidth=1.8, label=mode_label(mode, rows))
-        for x, y in zip(n, eff):
-            ax.annotate("%.0f %%" % (100 * y), (x, y), textcoords="offset points", xytext=(0, 7),
+        dy = 7 if mode == "strong" else -13   # strong labels above the points, weak below
+        for x, y in zip(n[1:], eff[1:]):
+            ax.annotate("%.0f %%" % (100 * y), (x, y), textcoords="offset points", xytext=(0, dy),
                         ha="center", fontsize=8, color=st["color"])
     ranks_axis(ax, sizes)
     ax.set_ylim(0, top)
@@ -152,12 +153,20 @@ def plot_accuracy(rows, subtitle, path):
     cmap = plt.get_cmap("viridis")
     fig, ax = plt.subplots(figsize=(6.4, 4.6))
     keys = sorted(runs)
+    markers = "osD^v<>p*h"
+    curves = []
     for i, n in enumerate(keys):
         rs = sorted(runs[n], key=lambda r: int(r["epoch"]))
         color = cmap(i / max(1, len(keys) - 1) * 0.85)
-        ax.plot([int(r["epoch"]) for r in rs], [100 * float(r["test_acc"]) for r in rs], marker="o",
-                color=color, linewidth=1.8, markersize=4,
-                label="%d rank%s x batch %s" % (n, "" if n == 1 else "s", rs[0]["batch_per_rank"]))
+        ys = [100 * float(r["test_acc"]) for r in rs]
+        curves.append(ys)
+        # Wider lines and bigger markers first, so curves that coincide stay visible.
+        ax.plot([int(r["epoch"]) for r in rs], ys, marker=markers[i % len(markers)], color=color,
+                linewidth=1.5 + 2.0 * (len(keys) - 1 - i), markersize=4 + 3 * (len(keys) - 1 - i),
+                alpha=0.9, label="%d rank%s x batch %s" % (n, "" if n == 1 else "s", rs[0]["batch_per_rank"]))
+    if len(curves) > 1 and all(c == curves[0] for c in curves):
+        ax.text(0.02, 0.97, "all world sizes give identical accuracy:\nsame global batch, same updates",
+                transform=ax.transAxes, va="top", fontsize=8, color="#444444")
     epochs = sorted({int(r["epoch"]) for r in rows})
     ax.set_xticks(epochs)
     ax.set_xlabel("epoch")
@@ -199,8 +208,7 @@ def main():
     modes = by_mode(rows)
     sizes = sorted({int(r["world_size"]) for r in rows})
     model = rows[0]["model"]
-    steps_note = ""
-    subtitle = machine + steps_note
+    subtitle = machine
 
     written = []
     for name, fn in [("throughput.png", lambda p: plot_throughput(modes, sizes, model, subtitle, p)),

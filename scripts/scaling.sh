@@ -74,6 +74,7 @@ plots=1
 quick=0
 
 need() { [ $# -ge 2 ] || die "option $1 needs a value (see --help)"; }
+all_args=("$@")
 while [ $# -gt 0 ]; do
     case "$1" in
         --model) need "$@"; model=$2; shift 2 ;;
@@ -100,10 +101,12 @@ while [ $# -gt 0 ]; do
     esac
 done
 
-if [ "$quick" -eq 1 ]; then
-    world_sizes="1 2"; repeats=1; steps=20
-    [ "$accuracy_epochs" -eq 0 ] && accuracy_epochs=2
-    accuracy_count=2048
+if [ "$quick" -eq 1 ]; then  # small defaults; options given explicitly still win
+    [[ " ${all_args[*]} " == *" --world-sizes "* ]] || world_sizes="1 2"
+    [[ " ${all_args[*]} " == *" --repeats "* ]] || repeats=1
+    [[ " ${all_args[*]} " == *" --steps "* || " ${all_args[*]} " == *" --max-steps "* ]] || steps=20
+    [[ " ${all_args[*]} " == *" --accuracy-epochs "* ]] || accuracy_epochs=2
+    [[ " ${all_args[*]} " == *" --accuracy-count "* ]] || accuracy_count=2048
 fi
 
 # --- validate everything before starting a single process ------------------------------
@@ -164,7 +167,7 @@ fi
     echo "cores: $cores"
     echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-    echo "command: scripts/scaling.sh $*"
+    echo "command: scripts/scaling.sh ${all_args[*]}"
     echo "model: $model; dataset: $dataset; steps: $steps; repeats: $repeats; world sizes: ${sizes[*]}"
     echo "openmpi: $(mpirun --version 2>/dev/null | head -n 1)"
 } > "$out/machine.txt"
