@@ -187,7 +187,7 @@ def check(args, alpha, beta, source):
     need = {"model", "mode", "world_size", "batch_per_rank", "global_batch", "efficiency", "compute_s", "allreduce_s"}
     if not rows or not need <= set(rows[0]):
         sys.exit("comm_model.py: %s is not a scaling.sh CSV (needs %s)" % (args.check, ", ".join(sorted(need))))
-    print("Check against %s; network %s: alpha %.1f us, bandwidth %.3f GB/s" % (args.check, source, 1e6 * alpha, beta / 1e9))
+    print("Check against %s; network: %s" % (args.check, source))
     print("predicted: compute scaled from 1 rank by the batch per rank, communication from the alpha-beta model;")
     print("comm-only: measured compute at that world size, communication from the model (isolates the comm model)")
     print("%-9s %-6s %5s %6s | %9s %9s %8s | %9s %8s | %11s %11s" % (
@@ -218,12 +218,16 @@ def check(args, alpha, beta, source):
             exp_meas_c = m.exposed(n, c_meas)[1]
             e_comm = eff(c_meas + exp_meas_c)
             meas = float(r["efficiency"])
-            errs.append(abs(e_pred - meas))
-            errs_comm.append(abs(e_comm - meas))
+            if r is not base:   # the baseline is 100 % by definition on both sides
+                errs.append(abs(e_pred - meas))
+                errs_comm.append(abs(e_comm - meas))
             print("%-9s %-6s %5d %6d | %8.1f%% %8.1f%% %+7.1f | %8.1f%% %+7.1f | %11s %11s" % (
                 model, mode, n, bpr, 100 * meas, 100 * e_pred, 100 * (e_pred - meas), 100 * e_comm,
                 100 * (e_comm - meas), ms(float(r["allreduce_s"])), ms(exp_meas_c)))
-    print("mean absolute error: predicted %.1f points of efficiency, comm-only %.1f points"
+    if not errs:
+        print("only one world size per mode: nothing to compare")
+        return
+    print("mean absolute error over the non-baseline rows: predicted %.1f points of efficiency, comm-only %.1f points"
           % (100 * sum(errs) / len(errs), 100 * sum(errs_comm) / len(errs_comm)))
     print("(error = predicted - measured efficiency, in percentage points; on an oversubscribed machine the "
           "'predicted' column misses the time-sharing of cores, which 'comm-only' includes)")
@@ -275,7 +279,7 @@ def main():
         if args.alpha_us is None or args.bandwidth_gbit is None or args.alpha_us < 0 or args.bandwidth_gbit <= 0:
             ap.error("give both --alpha-us >= 0 and --bandwidth-gbit > 0")
         networks = [("custom", (args.bandwidth_gbit * 1e9 / 8, args.alpha_us * 1e-6,
-                                "%g Gbit/s, %g us" % (args.bandwidth_gbit, args.alpha_us)))]
+                                "%g Gbit/s, %g us (given)" % (args.bandwidth_gbit, args.alpha_us)))]
     else:
         networks = []
         for n in args.network.split(","):
