@@ -67,7 +67,7 @@ def ranks_axis(ax, sizes):
 def titled(fig, title, subtitle):
     fig.suptitle(title, fontsize=13, fontweight="bold", y=0.98)
     fig.text(0.5, 0.925, subtitle, ha="center", va="top", fontsize=9, color="#444444")
-    fig.tight_layout(rect=(0, 0, 1, 0.9))
+    fig.tight_layout(rect=(0, 0, 1, 0.9 - 0.03 * subtitle.count("\n")))
 
 
 def plot_throughput(modes, sizes, model, subtitle, path):
@@ -119,7 +119,7 @@ def plot_efficiency(modes, sizes, model, subtitle, path):
 
 def plot_step_time(modes, model, subtitle, path):
     names = sorted(modes)
-    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names) + 1, 4.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(names), figsize=(max(6.4, 4.2 * len(names) + 1), 4.6), squeeze=False)
     for ax, mode in zip(axes[0], names):
         rows = modes[mode]
         labels = [r["world_size"] for r in rows]
@@ -139,7 +139,7 @@ def plot_step_time(modes, model, subtitle, path):
         ax.set_ylim(0, max(c + a for c, a in zip(comp, comm)) * 1.15)
         ax.grid(True, axis="y", alpha=0.3)
         ax.legend(fontsize=8, loc="upper left")
-    titled(fig, "Where a training step's time goes, %s (median per step)" % model, subtitle)
+    titled(fig, "Time per training step, %s" % model, subtitle)
     fig.savefig(path, dpi=150)
     plt.close(fig)
 
@@ -183,6 +183,7 @@ def main():
     ap.add_argument("scaling_csv", help="scaling.csv written by scripts/scaling.sh")
     ap.add_argument("--accuracy", help="accuracy.csv written by scripts/scaling.sh --accuracy-epochs")
     ap.add_argument("--out", default=None, help="directory for the PNGs (default: the CSV's directory)")
+    ap.add_argument("--note", default="", help="second subtitle line, e.g. the data set and run length")
     ap.add_argument("--machine", default=None,
                     help="machine description for the subtitle (default: machine.txt beside the CSV)")
     args = ap.parse_args()
@@ -208,7 +209,7 @@ def main():
     modes = by_mode(rows)
     sizes = sorted({int(r["world_size"]) for r in rows})
     model = rows[0]["model"]
-    subtitle = machine
+    subtitle = machine + ("\n" + args.note if args.note else "")
 
     written = []
     for name, fn in [("throughput.png", lambda p: plot_throughput(modes, sizes, model, subtitle, p)),

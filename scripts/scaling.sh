@@ -335,7 +335,8 @@ if [ "$plots" -eq 1 ]; then
             exit 1
         fi
     fi
-    plot_args=("$out/scaling.csv" --out "$out" --machine "$machine")
+    plot_args=("$out/scaling.csv" --out "$out" --machine "$machine"
+               --note "$dataset data; $steps steps per run, median of $repeats; compute and all-reduce per step on rank 0")
     [ -f "$out/accuracy.csv" ] && plot_args+=(--accuracy "$out/accuracy.csv")
     "$venv/bin/python" "$root/scripts/plot_scaling.py" "${plot_args[@]}"
 fi
