@@ -61,6 +61,14 @@ echo "$out" | grep -vE "^ok " | tail -n 40
 line=$(echo "$out" | grep -E "^cli: [0-9]+ passed, [0-9]+ failed$" | tail -n 1)
 if [ -z "$line" ]; then record "cli" 0 1; else record "cli" "$(echo "$line" | awk '{print $2}')" "$(echo "$line" | awk '{print $4}')"; fi
 
+echo "== multi-host test (network namespaces; skipped where they are not allowed)"
+out=$(timeout 400 bash scripts/test_multihost.sh "$root/.build/debug/lockstep" 2>&1)
+echo "$out" | grep -vE "^ok " | tail -n 20
+line=$(echo "$out" | grep -E "^multihost: [0-9]+ passed, [0-9]+ failed$" | tail -n 1)
+if [ -n "$line" ]; then record "multihost" "$(echo "$line" | awk '{print $2}')" "$(echo "$line" | awk '{print $4}')"
+elif echo "$out" | grep -q "^skip"; then echo "(multi-host test skipped)"
+else record "multihost" 0 1; fi
+
 echo
 if [ ${#failures[@]} -ne 0 ]; then echo "failed suites: ${failures[*]}"; fi
 echo "total: $passed passed, $failed failed"

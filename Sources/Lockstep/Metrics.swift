@@ -36,6 +36,8 @@ public struct TrainingSummary: Sendable {
     public var finalTestAccuracy: Double?
     public var finalTrainLoss: Double?
     public var checkpoint: String?
+    /// Trainable parameters of the model (the all-reduce carries 4 bytes each per step).
+    public var parameterCount = 0
     /// The rank with the most compute time (the straggler).
     public var slowestRank = 0
     /// How much more compute time the slowest rank took than the fastest (0.05 = 5%).
@@ -102,7 +104,7 @@ public final class MetricsLog {
 
     public func record(_ s: TrainingSummary) {
         write([
-            ("event", "end"), ("steps", s.steps), ("epochs", s.epochs), ("samples", s.samples),
+            ("event", "end"), ("parameters", s.parameterCount), ("steps", s.steps), ("epochs", s.epochs), ("samples", s.samples),
             ("world_size", s.worldSize), ("wall_s", s.wallSeconds), ("train_s", s.trainSeconds),
             ("compute_s", s.computeSeconds), ("allreduce_s", s.allreduceSeconds),
             ("samples_per_s", s.samplesPerSecond), ("train_loss", s.finalTrainLoss), ("test_loss", s.finalTestLoss),

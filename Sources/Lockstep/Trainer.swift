@@ -256,6 +256,7 @@ public final class Trainer {
             samplesPerSecond: Double(samplesTotal) / max(trainSeconds, 1e-9),
             finalTestLoss: lastTest?.loss, finalTestAccuracy: lastTest?.accuracy,
             finalTrainLoss: lastTrainLoss, checkpoint: lastCheckpointPath)
+        summary.parameterCount = model.parameterCount
         summary.slowestRank = slowest
         summary.slowestRankExcess = fastest > 0 ? computeTimes[slowest] / fastest - 1 : 0
         if world.rank == 0 { metrics?.record(summary); emit(.finished(summary)) }
