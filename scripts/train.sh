@@ -9,7 +9,12 @@ cd "$(dirname "$0")/.."
 
 bash scripts/bootstrap.sh
 echo "train.sh: building lockstep (release)"
-swift build -c release --product lockstep 2>&1 | grep -E "error|warning: unre|Compiling|Build complete" | tail -n 3
+if ! log=$(swift build -c release --product lockstep 2>&1); then
+    echo "$log" | grep -E "error" | head -n 20
+    echo "$(basename "$0"): the build failed" >&2
+    exit 1
+fi
+echo "$log" | tail -n 1
 bin=.build/release/lockstep
 ranks=${RANKS:-2}
 
