@@ -34,8 +34,11 @@ struct AllreduceBench: ParsableCommand {
     func run() throws {
         try withMPI { mpi in
             let rows = try AllreduceBenchmark.run(world: mpi.world, minBytes: minBytes, maxBytes: maxBytes, rounds: rounds)
+            let overhead = try AllreduceBenchmark.perCallOverhead(selfCommunicator: mpi.selfCommunicator)
             guard mpi.world.rank == 0 else { return }
             print(AllreduceBenchmark.report(rows))
+            print(String(format: "per-call cost on MPI_COMM_SELF (1 float): wrapper %.1f ns, C %.1f ns, overhead %+.1f ns",
+                         overhead.swift * 1e9, overhead.c * 1e9, (overhead.swift - overhead.c) * 1e9))
             if let json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -7,4 +7,9 @@
 /// took (MPI_Wtime), or a negative MPI error code if a call failed.
 double lockstep_c_allreduce_loop(float *buffer, int count, int iterations);
 
+#include <mpi.h>
+
+/// The same loop on a given communicator (for the per-call overhead on MPI_COMM_SELF).
+double lockstep_c_allreduce_loop_on(float *buffer, int count, int iterations, MPI_Comm comm);
+
 #endif

@@ -79,17 +79,41 @@ public enum AllreduceBenchmark {
         return results
     }
 
-    /// Least-squares fit of `t = alpha + beta * bytes` to the C times: alpha is the
-    /// per-call latency in seconds, 1/beta the effective all-reduce bandwidth in bytes/s.
+    /// Fit of `t = alpha + beta * bytes` to the C times, least squares on the relative
+    /// error (weights 1/t^2), so small messages fix the latency and large ones the
+    /// bandwidth: alpha is the per-call latency in seconds, 1/beta the effective
+    /// all-reduce bandwidth in bytes/s.
     public static func fitAlphaBeta(_ rows: [AllreduceMeasurement]) -> (alpha: Double, beta: Double) {
-        let xs = rows.map { Double($0.bytes) }, ys = rows.map(\.cSeconds)
-        let n = Double(xs.count)
-        guard n >= 2 else { return (ys.first ?? 0, 0) }
-        let mx = xs.reduce(0, +) / n, my = ys.reduce(0, +) / n
-        var sxy = 0.0, sxx = 0.0
-        for (x, y) in zip(xs, ys) { sxy += (x - mx) * (y - my); sxx += (x - mx) * (x - mx) }
-        let beta = sxx > 0 ? sxy / sxx : 0
-        return (max(0, my - beta * mx), beta)
+        guard rows.count >= 2 else { return (rows.first?.cSeconds ?? 0, 0) }
+        var sw = 0.0, sx = 0.0, sy = 0.0, sxx = 0.0, sxy = 0.0
+        for r in rows {
+            let x = Double(r.bytes), y = r.cSeconds, w = 1 / (y * y)
+            sw += w; sx += w * x; sy += w * y; sxx += w * x * x; sxy += w * x * y
+        }
+        let det = sw * sxx - sx * sx
+        guard det != 0 else { return (sy / sw, 0) }
+        let beta = (sw * sxy - sx * sy) / det
+        let alpha = (sy - beta * sx) / sw
+        return (max(0, alpha), max(0, beta))
+    }
+
+    /// Per-call cost of the wrapper itself: the same in-place all-reduce of one Float on
+    /// `MPI_COMM_SELF` (where MPI's own work is tiny and undisturbed by other ranks),
+    /// through the wrapper and from C, alternating, `rounds` times. Returns the median
+    /// seconds per call of each.
+    public static func perCallOverhead(selfCommunicator: Communicator, calls: Int = 200_000, rounds: Int = 9) throws -> (swift: Double, c: Double) {
+        let one = UnsafeMutableBufferPointer<Float>.allocate(capacity: 1)
+        one.initialize(repeating: 0)
+        defer { one.deallocate() }
+        var swiftTimes: [Double] = [], cTimes: [Double] = []
+        for _ in 0..<rounds {
+            let c = lockstep_c_allreduce_loop_on(one.baseAddress, 1, Int32(calls), selfCommunicator.handle)
+            let start = MPIEnvironment.wallTime()
+            for _ in 0..<calls { try selfCommunicator.allreduce(one, op: .sum) }
+            swiftTimes.append((MPIEnvironment.wallTime() - start) / Double(calls))
+            cTimes.append(c / Double(calls))
+        }
+        return (median(swiftTimes), median(cTimes))
     }
 
     /// The table `lockstep bench allreduce` prints.
