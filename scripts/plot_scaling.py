@@ -8,7 +8,7 @@ Writes into --out:
   throughput.png      samples/s against ranks, strong and weak scaling, with the ideal
                       linear line through the smallest world size; bars show min..max
   efficiency.png      parallel efficiency (speedup / ranks) against ranks
-  step_time.png       time per step split into compute and all-reduce wait, per world size
+  step_time.png       time per step split into compute and gradient communication, per world size
   accuracy.png        test accuracy against epoch, one line per world size (--accuracy)
 Needs matplotlib (scripts/requirements-plots.txt); scripts/scaling.sh installs it into
 .venv-plots/.
@@ -127,7 +127,7 @@ def plot_step_time(modes, model, subtitle, path):
         comm = [1000 * float(r["allreduce_s"]) for r in rows]
         x = range(len(rows))
         ax.bar(x, comp, color="#4c72b0", label="compute (forward, backward, step)")
-        ax.bar(x, comm, bottom=comp, color="#dd8452", label="all-reduce wait")
+        ax.bar(x, comm, bottom=comp, color="#dd8452", label="gradient all-reduce (communication)")
         for i, (c, a) in enumerate(zip(comp, comm)):
             ax.annotate("%.1f" % (c + a), (i, c + a), textcoords="offset points", xytext=(0, 3),
                         ha="center", fontsize=8)
@@ -136,9 +136,9 @@ def plot_step_time(modes, model, subtitle, path):
         ax.set_xlabel("MPI ranks (world size)")
         ax.set_ylabel("time per step on rank 0 (ms)")
         ax.set_title(mode_label(mode, rows), fontsize=10)
-        ax.set_ylim(0, max(c + a for c, a in zip(comp, comm)) * 1.15)
+        ax.set_ylim(0, max(c + a for c, a in zip(comp, comm)) * 1.35)
         ax.grid(True, axis="y", alpha=0.3)
-        ax.legend(fontsize=8, loc="upper left")
+        ax.legend(fontsize=8, loc="upper center", ncol=1)
     titled(fig, "Time per training step, %s" % model, subtitle)
     fig.savefig(path, dpi=150)
     plt.close(fig)
