@@ -65,7 +65,7 @@ def ring_time(nbytes, n, alpha, beta):
 def fit_bench(path, column):
     """Link (alpha, beta) from `lockstep bench allreduce --json` rows measured at P ranks.
 
-    A least-squares line t = a + b * bytes over the sizes gives, for a ring,
+    A weighted least-squares line t = a + b * bytes over the sizes gives, for a ring,
     a = 2 (P-1) alpha and b = 2 (P-1) / (P beta)."""
     try:
         rows = json.load(open(path))
@@ -83,9 +83,19 @@ def fit_bench(path, column):
         sys.exit("comm_model.py: %s was measured with 1 rank; run the benchmark under mpirun -np 2 or more" % path)
     if len(set(xs)) < 2:
         sys.exit("comm_model.py: %s has one message size; a fit needs at least two" % path)
-    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
-    b = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
-    a = my - b * mx
+    # Least squares on the relative error (weights 1/t^2): small messages fix the latency,
+    # large ones the bandwidth, and the largest (out-of-cache) sizes cannot swamp the rest.
+    ws = [1.0 / (y * y) for y in ys]
+    sw = sum(ws)
+    sx = sum(w * x for w, x in zip(ws, xs))
+    sy = sum(w * y for w, y in zip(ws, ys))
+    sxx = sum(w * x * x for w, x in zip(ws, xs))
+    sxy = sum(w * x * y for w, x, y in zip(ws, xs, ys))
+    det = sw * sxx - sx * sx
+    if det == 0:
+        sys.exit("comm_model.py: cannot fit %s (degenerate sizes)" % path)
+    b = (sw * sxy - sx * sy) / det
+    a = (sy - b * sx) / sw
     if b <= 0:
         sys.exit("comm_model.py: the times in %s do not grow with the message size; cannot fit a bandwidth" % path)
     a = max(a, 0.0)
