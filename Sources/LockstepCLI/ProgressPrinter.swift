@@ -72,7 +72,7 @@ final class ProgressPrinter {
             var line = String(format: "epoch %d/%d  train loss %.4f acc %.4f", m.epoch, configuration.epochs, m.trainLoss, m.trainAccuracy)
             if let l = m.testLoss, let a = m.testAccuracy { line += String(format: "  test loss %.4f acc %.4f", l, a) }
             let share = m.epochSeconds > 0 ? m.allreduceSeconds / m.epochSeconds * 100 : 0
-            line += String(format: "  %@ samples/s  %.1f s (all-reduce wait %.1f%%)", grouped(Int(m.samplesPerSecond)), m.epochSeconds, share)
+            line += String(format: "  %@ samples/s  %.1f s (communication %.1f%%)", grouped(Int(m.samplesPerSecond)), m.epochSeconds, share)
             say(line)
         case .checkpoint(let path, let step):
             if isTerminal { FileHandle.standardOutput.write(Data("\r\u{1B}[K".utf8)) }
