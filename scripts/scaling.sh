@@ -21,7 +21,8 @@ root=$(pwd)
 usage() {
     cat <<'EOF'
 Usage: scripts/scaling.sh [options]
-  --model NAME            model preset or spec (default seed-mlp)
+  --model NAME            model preset or spec (default seed-mlp); several, space-separated
+                          ("seed-mlp seed-cnn"), sweep each into OUT/NAME/
   --world-sizes "1 2 4"   world sizes to run (default "1 2 4")
   --modes "strong weak"   which sweeps (default both)
   --repeats N             repetitions per point; the CSV holds median/min/max (default 3)
@@ -100,6 +101,26 @@ while [ $# -gt 0 ]; do
         *) die "unknown option '$1' (see --help)" ;;
     esac
 done
+
+# Several models (--model "seed-mlp seed-cnn"): one sweep each, into
+# OUT/MODEL/, by running this script once per model with the same options.
+read -r -a model_list <<<"$model"
+if [ ${#model_list[@]} -gt 1 ]; then
+    base_out=${out:-$root/runs/scaling-$(date -u +%Y%m%d-%H%M%S)}
+    rest=()
+    skip=0
+    for a in "${all_args[@]}"; do   # drop --model X and --out X; each run gets its own
+        if [ $skip -eq 1 ]; then skip=0; continue; fi
+        case "$a" in --model|--out) skip=1; continue ;; esac
+        rest+=("$a")
+    done
+    for m in "${model_list[@]}"; do
+        echo "scaling.sh: model $m -> $base_out/$m"
+        bash "$0" "${rest[@]}" --model "$m" --out "$base_out/$m" || exit $?
+    done
+    echo "scaling.sh: all models done; results in $base_out/*/"
+    exit 0
+fi
 
 if [ "$quick" -eq 1 ]; then  # small defaults; options given explicitly still win
     [[ " ${all_args[*]} " == *" --world-sizes "* ]] || world_sizes="1 2"
