@@ -25,10 +25,7 @@ public final class MaxPool2d: Layer {
     public var description: String { "MaxPool2d(kernel_size=\(kernelSize), stride=\(stride), padding=0, dilation=1, ceil_mode=False)" }
     /// Per-sample output shape, or an error naming a mismatched input.
     public func outputShape(forInput shape: [Int]) throws -> [Int] {
-        guard shape.count == 3, shape[1] >= kernelSize, shape[2] >= kernelSize else {
-            throw NeuralNetError.inputShapeMismatch(expected: [0, kernelSize, kernelSize], got: shape)
-        }
-        return [shape[0], (shape[1] - kernelSize) / stride + 1, (shape[2] - kernelSize) / stride + 1]
+        try poolOutputShape(shape, kernelSize: kernelSize, stride: stride)
     }
     /// x: [N, C, H, W] -> [N, C, H', W']
     public func forward(_ x: Tensor) -> Tensor {
@@ -119,10 +116,7 @@ public final class AvgPool2d: Layer {
     public var description: String { "AvgPool2d(kernel_size=\(kernelSize), stride=\(stride), padding=0)" }
     /// Per-sample output shape, or an error naming a mismatched input.
     public func outputShape(forInput shape: [Int]) throws -> [Int] {
-        guard shape.count == 3, shape[1] >= kernelSize, shape[2] >= kernelSize else {
-            throw NeuralNetError.inputShapeMismatch(expected: [0, kernelSize, kernelSize], got: shape)
-        }
-        return [shape[0], (shape[1] - kernelSize) / stride + 1, (shape[2] - kernelSize) / stride + 1]
+        try poolOutputShape(shape, kernelSize: kernelSize, stride: stride)
     }
     /// x: [N, C, H, W] -> [N, C, H', W']
     public func forward(_ x: Tensor) -> Tensor {
@@ -171,4 +165,13 @@ public final class AvgPool2d: Layer {
         }
         return gradInput
     }
+}
+
+/// Per-sample output shape of a pooling window with no padding: [C, H, W] ->
+/// [C, (H-k)/s+1, (W-k)/s+1]; an input smaller than the window is an error naming it.
+func poolOutputShape(_ shape: [Int], kernelSize: Int, stride: Int) throws -> [Int] {
+    guard shape.count == 3, shape[1] >= kernelSize, shape[2] >= kernelSize else {
+        throw NeuralNetError.inputShapeMismatch(expected: [0, kernelSize, kernelSize], got: shape)
+    }
+    return [shape[0], (shape[1] - kernelSize) / stride + 1, (shape[2] - kernelSize) / stride + 1]
 }
