@@ -65,7 +65,7 @@ final class GradientBuckets {
     /// Called by backward with each layer's finished gradient range (descending offsets):
     /// starts every bucket that is now complete, and lets MPI progress the ones in flight.
     func gradientsReady(_ range: Range<Int>) {
-        guard mode == .overlap else { return }
+        guard mode == .overlap, world.size > 1 else { return }
         let entered = MPIEnvironment.wallTime()
         defer { progressSeconds += MPIEnvironment.wallTime() - entered }
         readyFrom = min(readyFrom, range.lowerBound)
@@ -92,6 +92,7 @@ final class GradientBuckets {
     /// algorithms beat its non-blocking ones once there is no backward left to overlap),
     /// then waits for the ones in flight.
     func finish() throws(MPIError) {
+        guard world.size > 1 else { return }   // a world of one has nothing to reduce
         if nextToLaunch < ranges.count {
             // The unstarted buckets are contiguous: from 0 up to the end of the first of them.
             let rest = UnsafeMutableBufferPointer(rebasing: gradients[0..<ranges[nextToLaunch].upperBound])

@@ -296,7 +296,7 @@ public final class Trainer {
         }
         let waitStart = MPIEnvironment.wallTime()
         try buckets.finish()
-        if model.arena.buffers.count > 0 {
+        if model.arena.buffers.count > 0 && world.size > 1 {
             // BatchNorm running statistics: the mean over replicas keeps them identical.
             try world.allreduce(model.arena.buffers, op: .sum)
             let inv = 1 / Float(world.size)
