@@ -2,15 +2,25 @@ import Foundation
 
 /// The figures of one epoch: the `{"event":"epoch",...}` metrics line.
 public struct EpochMetrics: Sendable {
+    /// The epoch just finished (1-based in metrics, the epoch in progress in progress reports).
     public var epoch: Int
+    /// Optimizer steps taken so far.
     public var step: Int
+    /// Ranks in the job.
     public var worldSize: Int
+    /// Mini-batch size on each rank.
     public var batchPerRank: Int
+    /// Learning rate of the latest step (after warm-up, schedule and `--scale-lr`).
     public var learningRate: Float
+    /// Mean training loss over the epoch, over all ranks.
     public var trainLoss: Double
+    /// Training accuracy over the epoch, over all ranks.
     public var trainAccuracy: Double
+    /// Test loss after the epoch (nil without a test set).
     public var testLoss: Double?
+    /// Test accuracy after the epoch (nil without a test set).
     public var testAccuracy: Double?
+    /// Training samples per second, all ranks together.
     public var samplesPerSecond: Double
     /// Wall-clock seconds of the epoch's training steps (evaluation excluded, see `evalSeconds`).
     public var epochSeconds: Double
@@ -18,23 +28,35 @@ public struct EpochMetrics: Sendable {
     public var computeSeconds: Double
     /// Gradient communication: bucket launches and progress during backward, and the wait after it.
     public var allreduceSeconds: Double
+    /// Seconds spent evaluating after the epoch.
     public var evalSeconds: Double
 }
 
 /// Totals of a finished run: the `{"event":"end",...}` metrics line.
 public struct TrainingSummary: Sendable {
+    /// Optimizer steps taken in all.
     public var steps: Int
+    /// Epochs completed.
     public var epochs: Int
+    /// Training samples processed by all ranks in this run.
     public var samples: Int
+    /// Ranks in the job.
     public var worldSize: Int
+    /// Wall-clock seconds of the whole run on rank 0.
     public var wallSeconds: Double
+    /// Seconds spent in training steps (evaluation and checkpoints excluded).
     public var trainSeconds: Double
     public var computeSeconds: Double
     public var allreduceSeconds: Double
+    /// Training samples per second, all ranks together.
     public var samplesPerSecond: Double
+    /// Test loss after the last completed epoch.
     public var finalTestLoss: Double?
+    /// Test accuracy after the last completed epoch.
     public var finalTestAccuracy: Double?
+    /// Training loss of the last (possibly partial) epoch.
     public var finalTrainLoss: Double?
+    /// Path of the last checkpoint written, if any.
     public var checkpoint: String?
     /// Trainable parameters of the model (the all-reduce carries 4 bytes each per step).
     public var parameterCount = 0
@@ -47,6 +69,7 @@ public struct TrainingSummary: Sendable {
 /// Appends JSON lines to the metrics file (rank 0 only). Keys keep the documented order.
 public final class MetricsLog {
     private let handle: FileHandle
+    /// The metrics file.
     public let path: String
 
     public init(path: String) throws {

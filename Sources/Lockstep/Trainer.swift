@@ -19,30 +19,51 @@ public enum TrainingEvent: Sendable {
 
 /// The shape of a run, reported once at the start.
 public struct TrainingPlan: Sendable {
+    /// The model, one layer per line, as `Sequential.describe()` prints it.
     public var modelDescription: String
+    /// Trainable parameters.
     public var parameterCount: Int
+    /// Ranks in the job.
     public var worldSize: Int
+    /// Training samples.
     public var trainSamples: Int
+    /// Test samples (0 without a test set).
     public var testSamples: Int
+    /// Samples per optimizer step over all ranks (batch x ranks x accumulate).
     public var globalBatch: Int
+    /// Optimizer steps per epoch.
     public var stepsPerEpoch: Int
+    /// Optimizer steps the run will take.
     public var totalSteps: Int
+    /// The step training starts from (non-zero after `--resume`).
     public var startStep: Int
+    /// The epoch training starts in (0-based).
     public var startEpoch: Int
+    /// Gradient all-reduce buckets.
     public var buckets: Int
+    /// The checkpoint the run resumed from.
     public var resumedFrom: String?
 }
 
 /// Progress within an epoch.
 public struct StepProgress: Sendable {
+    /// The epoch just finished (1-based in metrics, the epoch in progress in progress reports).
     public var epoch: Int
+    /// Epochs completed.
     public var epochs: Int
+    /// Steps taken in the current epoch.
     public var stepInEpoch: Int
+    /// Optimizer steps per epoch.
     public var stepsPerEpoch: Int
+    /// Optimizer steps taken so far.
     public var step: Int
+    /// Optimizer steps the run will take.
     public var totalSteps: Int
+    /// Mean training loss of the epoch so far (rank 0).
     public var loss: Double
+    /// Training samples per second, all ranks together.
     public var samplesPerSecond: Double
+    /// Learning rate of the latest step (after warm-up, schedule and `--scale-lr`).
     public var learningRate: Float
 }
 
@@ -61,11 +82,17 @@ public struct StepProgress: Sendable {
 /// let summary = try trainer.run()
 /// ```
 public final class Trainer {
+    /// What is trained (identical on every rank).
     public let configuration: TrainingConfiguration
+    /// Where results go and how progress is shown.
     public let options: RunOptions
+    /// The ranks that train together.
     public let world: Communicator
+    /// This rank's replica.
     public let model: Sequential
+    /// The optimizer (SGD or AdamW) over the flat arena.
     public let optimizer: any Optimizer
+    /// The learning-rate schedule, a function of the step.
     public let schedule: LearningRateSchedule
     let data: TrainingData
     let sampler: DistributedSampler
