@@ -3,7 +3,7 @@
 # it does. Safe to run again. Needs root (or sudo) only when something is missing.
 set -euo pipefail
 
-packages=(libopenmpi-dev openmpi-bin libopenblas-dev dataset-fashion-mnist pkg-config zlib1g-dev)
+packages=(libopenmpi-dev openmpi-bin libopenblas-dev dataset-fashion-mnist pkg-config zlib1g-dev python3-venv)
 missing=()
 for p in "${packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
