@@ -84,7 +84,7 @@ extension Trainer {
     /// buffers, optimizer state and position to every rank. Collective.
     func resume(from path: String) throws {
         let c = configuration
-        let counters: [Int]? = try Collective.onRoot(world) {
+        let loadedFrom: (position: [Int], path: String)? = try Collective.onRoot(world) {
             let loaded: LoadedCheckpoint<TrainingConfiguration>
             do { loaded = try CheckpointStore.load(path: path, as: TrainingConfiguration.self) }
             catch { throw CollectiveError("cannot resume from \(path): \((error as? LocalizedError)?.errorDescription ?? "\(error)")") }
@@ -103,9 +103,9 @@ extension Trainer {
             let samplesInEpoch = Int(loaded.state.extra["samples_in_epoch"] ?? "") ?? 0
             let globalBatch = c.batchSize * world.size * c.accumulate
             let optimizerSteps = Int(loaded.state.extra["optimizer_steps"] ?? "") ?? loaded.state.step
-            return [loaded.state.step, loaded.state.epoch, samplesInEpoch / globalBatch, optimizerSteps, path == loaded.path ? 0 : 1]
+            return ([loaded.state.step, loaded.state.epoch, samplesInEpoch / globalBatch, optimizerSteps], loaded.path)
         }
-        var position = counters ?? [0, 0, 0, 0, 0]
+        var position = loadedFrom?.position ?? [0, 0, 0, 0]
         try world.broadcast(&position, from: 0)
         try world.broadcast(model.arena.parameters, from: 0)
         try world.broadcast(model.arena.buffers, from: 0)
@@ -115,7 +115,7 @@ extension Trainer {
         stepInEpoch = min(position[2], stepsPerEpoch)
         optimizer.stepCount = position[3]
         lastCheckpointStep = step
-        resumedFrom = path
+        resumedFrom = try Collective.broadcast(string: loadedFrom?.path ?? "", from: 0, world)
     }
 }
 
