@@ -170,21 +170,20 @@ else
 fi
 
 # --- 4. bad hosts: a clear error within a timeout, nothing left behind ------------------------
+# expect_start_failure NAME HOSTFILE PATTERN: mpirun must fail (not time out) within 60 s,
+# print PATTERN, and leave no process behind.
+expect_start_failure() {
+    local name=$1 hostfile=$2 pattern=$3 out status left start=$SECONDS
+    out=$(mpi_ns 60 "$hostfile" -np 4 "$bin" "${train[@]}" 2>&1); status=$?
+    left=$(sleep 1; no_leftovers)
+    if [ $status -ne 0 ] && [ $status -ne 124 ] && [ $status -ne 137 ] && grep -qE "$pattern" <<<"$out" && [ -z "$left" ]; then
+        ok "$name fails in $((SECONDS - start)) s with a clear error, no processes left"
+    else bad "$name (exit $status, $((SECONDS - start)) s)" "$out$([ -n "$left" ] && printf '\nleft behind:\n%s' "$left")"; fi
+}
 printf '10.77.0.11 slots=2\n10.77.0.99 slots=2\n' > "$work/hostfile-unknown"
-start=$SECONDS
-out=$(mpi_ns 60 "$work/hostfile-unknown" -np 4 "$bin" "${train[@]}" 2>&1); status=$?
-left=$(sleep 1; no_leftovers)
-if [ $status -ne 0 ] && [ $status -ne 124 ] && [ $status -ne 137 ] && grep -q "10.77.0.99" <<<"$out" && [ -z "$left" ]; then
-    ok "an unknown host fails in $((SECONDS - start)) s naming it, no processes left"
-else bad "unknown host (exit $status, $((SECONDS - start)) s)" "$out$([ -n "$left" ] && printf '\nleft behind:\n%s' "$left")"; fi
-
+expect_start_failure "an unknown host (named in the error)" "$work/hostfile-unknown" "10\.77\.0\.99"
 printf '10.77.0.11 slots=2\n10.77.0.13 slots=2\n' > "$work/hostfile-dark"
-start=$SECONDS
-out=$(mpi_ns 60 "$work/hostfile-dark" -np 4 "$bin" "${train[@]}" 2>&1); status=$?
-left=$(sleep 1; no_leftovers)
-if [ $status -ne 0 ] && [ $status -ne 124 ] && [ $status -ne 137 ] && grep -qE "unable to reliably start|unable to complete a TCP connection" <<<"$out" && [ -z "$left" ]; then
-    ok "a host with no network fails in $((SECONDS - start)) s with OpenMPI's start-up error, no processes left"
-else bad "unreachable host (exit $status, $((SECONDS - start)) s)" "$out$([ -n "$left" ] && printf '\nleft behind:\n%s' "$left")"; fi
+expect_start_failure "a host with no network" "$work/hostfile-dark" "unable to reliably start|unable to complete a TCP connection"
 
 echo "multihost: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
