@@ -58,6 +58,7 @@ struct StepBench: ParsableCommand {
     @Option(help: "Model preset or spec.") var model = "seed-mlp"
     @Option(help: "Mini-batch size.") var batchSize = 64
     @Option(help: "Seconds of timed steps.") var seconds = 5.0
+    @Flag(help: "Also print the median forward and backward time of each layer.") var layers = false
 
     func validate() throws {
         guard batchSize >= 1 else { throw ValidationError("--batch-size \(batchSize) must be at least 1") }
@@ -68,6 +69,10 @@ struct StepBench: ParsableCommand {
         do {
             let result = try StepBenchmark.run(model: model, batchSize: batchSize, measuredSeconds: seconds)
             print(result.report)
+            if layers {
+                print("")
+                print(StepBenchmark.profileReport(try StepBenchmark.layerProfile(model: model, batchSize: batchSize)))
+            }
         } catch {
             FileHandle.standardError.write(Data("lockstep: error: \((error as? LocalizedError)?.errorDescription ?? "\(error)")\n".utf8))
             throw ExitCode(2)

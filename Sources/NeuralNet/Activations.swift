@@ -38,8 +38,13 @@ public final class ReLU: ElementwiseActivation, Layer {
     public override init() {}
     /// PyTorch-style repr of this layer.
     public var description: String { "ReLU()" }
+    /// Set by ``Sequential`` when the layer before is a ``Conv2d`` that applies this rectifier
+    /// itself (in its output pass, and its mask in its gradient pass): then this layer hands
+    /// tensors through unchanged.
+    var fusedIntoPrevious = false
     /// x: [N, ...] -> [N, ...]
     public func forward(_ x: Tensor) -> Tensor {
+        if fusedIntoPrevious { input = x; return x }
         prepare(x)
         let a = x.data, y = output.data
         for i in 0..<x.count { y[i] = a[i] > 0 ? a[i] : 0 }
@@ -47,6 +52,10 @@ public final class ReLU: ElementwiseActivation, Layer {
     }
     /// Accumulates parameter gradients; returns the input gradient when asked.
     public func backward(_ dy: Tensor, computeInputGradient: Bool) -> Tensor? {
+        if fusedIntoPrevious {
+            precondition(dy.shape == input?.shape, "ReLU.backward: gradient \(dy.shape), output \(input?.shape ?? [])")
+            return computeInputGradient ? dy : nil
+        }
         checkGradient(dy, "ReLU")
         guard computeInputGradient else { return nil }
         let y = output.data, g = dy.data, dx = gradInput.data

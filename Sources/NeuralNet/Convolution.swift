@@ -33,16 +33,20 @@ public final class Conv2d: Layer, FLOPCounting {
     private let output = Tensor(shape: [0])
     private let gradInput = Tensor(shape: [0])
     private let columns = Tensor(shape: [0])        // [C·k·k, N·P]
+    private let columnGrad = Tensor(shape: [0])     // [C·k·k, N·P], zero between steps
     // GEMM outputs are kept all-zero between uses (their consumer clears each row after reading
     // it, while it is still in cache), so the GEMMs run with beta = 1 and OpenBLAS skips its
     // separate zeroing pass over C.
-    private let columnGrad = Tensor(shape: [0])     // [C·k·k, N·P], zero between steps
     private let outputT = Tensor(shape: [0])        // [O, N·P], zero between steps
     private let gradOutputT = Tensor(shape: [0])    // [O, N·P]
     private var input: Tensor?
     private var cachedShape: [Int] = []
     private var n = 0, h = 0, w = 0, oh = 0, ow = 0
     private var backwardReady = false
+    /// Set by ``Sequential`` when a ``ReLU`` follows: forward rectifies in its output pass and
+    /// backward applies the rectifier's mask in its gradient pass (the ReLU then passes
+    /// tensors through). Results are bit-identical to the separate layers.
+    var fusesReLU = false
     /// Bound on the columns matrix (floats): a batch whose im2col would be larger is processed
     /// in blocks of samples, so a big evaluation batch does not allocate hundreds of MB. At
     /// 4 Mi floats, training batches of the presets (batch 64) are one block; measured with
@@ -137,9 +141,9 @@ public final class Conv2d: Layer, FLOPCounting {
     /// evaluation-only batch size never pays for them).
     private func configureBackward() {
         gradInput.resize(to: cachedShape)
+        gradOutputT.resize(to: [outChannels, block * oh * ow])
         columnGrad.resize(to: [inChannels * kernelArea, block * oh * ow])
         columnGrad.fill(0)
-        gradOutputT.resize(to: [outChannels, block * oh * ow])
         backwardReady = true
     }
 
@@ -155,10 +159,15 @@ public final class Conv2d: Layer, FLOPCounting {
         return (min(lo, hi), hi)
     }
 
+    // The hot loops below step pointers with wrapping arithmetic (`&+`): every offset is
+    // inside the tensors by construction (validRange), and Swift's overflow checks on each
+    // short row cost more than the copy itself.
+
     // x: [N, C, H, W], samples first..<first+count -> columns [C·k·k, count·H'·W']
     private func im2col(_ x0: UnsafePointer<Float>, first: Int, count: Int) {
-        let p = oh * ow, np = count * p, k = kernelSize
-        let col = columns.data, x = x0 + first * inChannels * h * w
+        let p = oh * ow, np = count * p, k = kernelSize, plane = h * w
+        let col = columns.data, x = x0 + first * inChannels * plane
+        let rowStep = stride * w
         columnsStart = first
         for c in 0..<inChannels {
             for i in 0..<k {
@@ -166,21 +175,32 @@ public final class Conv2d: Layer, FLOPCounting {
                 for j in 0..<k {
                     let (owLo, owHi) = validRange(offset: j * dilation, side: w, outSide: ow)
                     let row = col + ((c * k + i) * k + j) * np
+                    let inner = owHi - owLo
+                    // input offset of output (ohLo, owLo) for this tap, inside a plane
+                    let tap = (ohLo * stride - padding + i * dilation) * w + owLo * stride - padding + j * dilation
                     for s in 0..<count {
-                        let dst = row + s * p
-                        let src = x + (s * inChannels + c) * h * w
+                        let dst = row + s &* p
                         if ohLo > 0 { dst.update(repeating: 0, count: ohLo * ow) }
                         if ohHi < oh { (dst + ohHi * ow).update(repeating: 0, count: (oh - ohHi) * ow) }
-                        for y in ohLo..<ohHi {
-                            let d = dst + y * ow
-                            let srow = src + (y * stride - padding + i * dilation) * w - padding + j * dilation
-                            for xo in 0..<owLo { d[xo] = 0 }
+                        guard inner > 0 else {
+                            (dst + ohLo * ow).update(repeating: 0, count: (ohHi - ohLo) * ow)
+                            continue
+                        }
+                        var d = dst + ohLo &* ow
+                        var src = x + ((s &* inChannels &+ c) &* plane &+ tap)
+                        for _ in ohLo..<ohHi {
+                            var xo = 0
+                            while xo < owLo { d[xo] = 0; xo &+= 1 }
                             if stride == 1 {
-                                copyShortRow(d + owLo, srow + owLo, owHi - owLo)
+                                copyShortRow(d + owLo, src, inner)
                             } else {
-                                for xo in owLo..<owHi { d[xo] = srow[xo * stride] }
+                                var q = 0
+                                while q < inner { d[owLo &+ q] = src[q &* stride]; q &+= 1 }
                             }
-                            for xo in owHi..<ow { d[xo] = 0 }
+                            xo = owHi
+                            while xo < ow { d[xo] = 0; xo &+= 1 }
+                            d += ow
+                            src += rowStep
                         }
                     }
                 }
@@ -191,24 +211,30 @@ public final class Conv2d: Layer, FLOPCounting {
     // columnGrad [C·k·k, count·H'·W'] -> dx [N, C, H, W] for samples first..<first+count
     // (accumulating overlapping taps; dx must be zeroed beforehand)
     private func col2im(_ dx0: UnsafeMutablePointer<Float>, first: Int, count: Int) {
-        let p = oh * ow, np = count * p, k = kernelSize
-        let col = columnGrad.data, dx = dx0 + first * inChannels * h * w
+        let p = oh * ow, np = count * p, k = kernelSize, plane = h * w
+        let col = columnGrad.data, dx = dx0 + first * inChannels * plane
+        let rowStep = stride * w
         for c in 0..<inChannels {
             for i in 0..<k {
                 let (ohLo, ohHi) = validRange(offset: i * dilation, side: h, outSide: oh)
                 for j in 0..<k {
                     let (owLo, owHi) = validRange(offset: j * dilation, side: w, outSide: ow)
                     let row = col + ((c * k + i) * k + j) * np
-                    for s in 0..<count {
-                        let src = row + s * p
-                        let dst = dx + (s * inChannels + c) * h * w
-                        for y in ohLo..<ohHi {
-                            let sr = src + y * ow
-                            let drow = dst + (y * stride - padding + i * dilation) * w - padding + j * dilation
-                            if stride == 1 {
-                                addShortRow(drow + owLo, sr + owLo, owHi - owLo)
-                            } else {
-                                for xo in owLo..<owHi { drow[xo * stride] += sr[xo] }
+                    let inner = owHi - owLo
+                    let tap = (ohLo * stride - padding + i * dilation) * w + owLo * stride - padding + j * dilation
+                    if inner > 0 {
+                        for s in 0..<count {
+                            var sr = row + (s &* p &+ ohLo &* ow &+ owLo)
+                            var d = dx + ((s &* inChannels &+ c) &* plane &+ tap)
+                            for _ in ohLo..<ohHi {
+                                if stride == 1 {
+                                    addShortRow(d, sr, inner)
+                                } else {
+                                    var q = 0
+                                    while q < inner { d[q &* stride] += sr[q]; q &+= 1 }
+                                }
+                                sr += ow
+                                d += rowStep
                             }
                         }
                     }
@@ -231,13 +257,17 @@ public final class Conv2d: Layer, FLOPCounting {
                 gemm(transA: false, transB: false, m: go, n: np, k: gk, a: weight + g * go * gk, lda: gk,
                      b: columns.data + g * gk * np, ldb: np, beta: 1, c: outputT.data + g * go * np, ldc: np)
             }
-            // [O, count·P] -> [N, O, P] plus bias
+            // [O, count·P] -> [N, O, P] plus bias (and the fused rectifier)
             let t = outputT.data, y = output.data + first * outChannels * p
             for o in 0..<outChannels {
                 let b: Float = hasBias ? bias[o] : 0
                 for s in 0..<count {
                     let src = t + o * np + s * p, dst = y + (s * outChannels + o) * p
-                    for q in 0..<p { dst[q] = src[q] + b }
+                    if fusesReLU {
+                        for q in 0..<p { let v = src[q] + b; dst[q] = v > 0 ? v : 0 }
+                    } else {
+                        for q in 0..<p { dst[q] = src[q] + b }
+                    }
                 }
                 (t + o * np).update(repeating: 0, count: np)   // ready for the next beta = 1 GEMM
             }
@@ -258,13 +288,20 @@ public final class Conv2d: Layer, FLOPCounting {
         while first >= 0 {
             let count = min(block, n - first), np = count * p
             if columnsStart != first { im2col(input!.data, first: first, count: count) }
+            // dy [N, O, P] -> [O, count·P] (times the fused rectifier's mask), bias gradient
             let t = gradOutputT.data, g0 = dy.data + first * outChannels * p
+            let y0 = output.data + first * outChannels * p
             for o in 0..<outChannels {
                 var sum: Float = 0
                 for s in 0..<count {
                     let src = g0 + (s * outChannels + o) * p, dst = t + o * np + s * p
-                    dst.update(from: src, count: p)
-                    if hasBias { sum += vectorSum(src, p) }
+                    if fusesReLU {
+                        let y = y0 + (s * outChannels + o) * p
+                        for q in 0..<p { dst[q] = src[q] * (y[q] > 0 ? 1 : 0) }   // as ReLU.backward
+                    } else {
+                        copyShortRow(dst, src, p)
+                    }
+                    if hasBias { sum += vectorSum(dst, p) }
                 }
                 if hasBias { biasGrad[o] += sum }
             }

@@ -111,6 +111,34 @@ import Testing
         }
     }
 
+    @Test func convReLUFusionIsBitIdenticalToSeparateLayers() throws {
+        func make() throws -> Sequential {
+            try Sequential(inputShape: [2, 9, 9], [
+                Conv2d(2, 8, kernelSize: 3, stride: 2, padding: 1), ReLU(),
+                Conv2d(8, 4, kernelSize: 3, padding: 1), ReLU(), Flatten(), Linear(4 * 5 * 5, 3),
+            ], seed: 3)
+        }
+        let fused = try make(), separate = try make()
+        separate.setLayerFusion(false)
+        #expect((fused.layers[0] as? Conv2d)?.fusesReLU == true && (fused.layers[3] as? ReLU)?.fusedIntoPrevious == true)
+        #expect((separate.layers[0] as? Conv2d)?.fusesReLU == false)
+        let x = randomTensor([5, 2, 9, 9], seed: 8)
+        let labels: [Int32] = [0, 2, 1, 1, 0]
+        for model in [fused, separate] {
+            let ce = CrossEntropyLoss()
+            let sgd = try SGD(parameterCount: model.parameterCount, momentum: 0.9)
+            for _ in 0..<3 {
+                model.zeroGradients()
+                _ = labels.withUnsafeBufferPointer { ce.forward(model.forward(x), labels: $0) }
+                model.backward(ce.backward())
+                sgd.step(model.arena, learningRate: 0.1)
+            }
+        }
+        #expect(Array(fused.arena.parameters) == Array(separate.arena.parameters))
+        #expect(Array(fused.arena.gradients) == Array(separate.arena.gradients))
+        #expect(fused.forward(x).values == separate.forward(x).values)
+    }
+
     @Test func evaluationModeDisablesDropout() throws {
         let m = try Sequential(inputShape: [8], [Linear(8, 8), Dropout(p: 0.5)], seed: 1)
         let x = randomTensor([4, 8], seed: 5)

@@ -102,6 +102,74 @@ public enum StepBenchmark {
             achievedGFLOPs: Double(flops) * median / 1e9, peakGFLOPs: sgemmPeak(seconds: min(1, measuredSeconds / 4)))
     }
 
+    /// Median forward and backward time of each layer over `steps` training steps (after
+    /// `warmupSteps`), one BLAS thread: where a model's step goes. Throws like ``run``.
+    ///
+    /// ```swift
+    /// for row in try StepBenchmark.layerProfile(model: "seed-cnn", batchSize: 64) { print(row.layer) }
+    /// ```
+    public static func layerProfile(model name: String, batchSize: Int, warmupSteps: Int = 20,
+                                    steps: Int = 50) throws -> [LayerTiming] {
+        guard batchSize > 0 else {
+            throw NeuralNetError.invalidHyperparameter(name: "batch size", value: "\(batchSize)", expected: "> 0")
+        }
+        setBLASThreads(1)
+        let model = try ModelZoo.make(name, seed: 1)
+        model.setTraining(true)
+        var rng = SeededRNG(seed: 2)
+        let input = Tensor(shape: [batchSize] + model.inputShape)
+        for i in 0..<input.count { input.data[i] = rng.nextNormal() }
+        let labels = (0..<batchSize).map { _ in Int32(rng.next(below: model.outputCount)) }
+        let loss = CrossEntropyLoss()
+        let sgd = try SGD(parameterCount: model.parameterCount, momentum: 0.9)
+        let layers = model.layers
+        var forward = [[Double]](repeating: [], count: layers.count)
+        var backward = [[Double]](repeating: [], count: layers.count)
+        var optimizer: [Double] = []
+        let clock = ContinuousClock()
+        for s in 0..<(warmupSteps + steps) {
+            let timed = s >= warmupSteps
+            model.zeroGradients()
+            var x = input
+            for (i, layer) in layers.enumerated() {
+                let t0 = clock.now
+                x = layer.forward(x)
+                if timed { forward[i].append(seconds(clock.now - t0)) }
+            }
+            _ = labels.withUnsafeBufferPointer { loss.forward(x, labels: $0) }
+            var g = loss.backward()
+            for i in stride(from: layers.count - 1, through: 0, by: -1) {
+                let t0 = clock.now
+                let dx = layers[i].backward(g, computeInputGradient: i > 0)
+                if timed { backward[i].append(seconds(clock.now - t0)) }
+                if let dx { g = dx }
+            }
+            let t0 = clock.now
+            sgd.step(model.arena, learningRate: 0.001)
+            if timed { optimizer.append(seconds(clock.now - t0)) }
+        }
+        func median(_ v: [Double]) -> Double { v.sorted()[v.count / 2] * 1000 }
+        return layers.indices.map { LayerTiming(layer: "(\($0)): \(layers[$0].description)",
+                                                forwardMilliseconds: median(forward[$0]),
+                                                backwardMilliseconds: median(backward[$0])) }
+            + [LayerTiming(layer: "SGD step", forwardMilliseconds: 0, backwardMilliseconds: median(optimizer))]
+    }
+
+    /// The table of ``layerProfile(model:batchSize:warmupSteps:steps:)``.
+    public static func profileReport(_ rows: [LayerTiming]) -> String {
+        let total = rows.reduce(0) { $0 + $1.forwardMilliseconds + $1.backwardMilliseconds }
+        let width = rows.map(\.layer.count).max() ?? 0
+        var lines = ["layer".padding(width) + "  forward ms  backward ms  share"]
+        for r in rows {
+            let t = r.forwardMilliseconds + r.backwardMilliseconds
+            lines.append(r.layer.padding(width) + "  " + fixed(r.forwardMilliseconds, 3).leftPadding(10)
+                         + "  " + fixed(r.backwardMilliseconds, 3).leftPadding(11)
+                         + "  " + (fixed(100 * t / max(total, 1e-12), 1) + "%").leftPadding(5))
+        }
+        lines.append("total".padding(width) + "  " + fixed(total, 3).leftPadding(23) + " ms per step")
+        return lines.joined(separator: "\n")
+    }
+
     /// Best single-thread 512³ sgemm rate over a few repetitions, in GFLOP/s.
     static func sgemmPeak(seconds budget: Double) -> Double {
         let n = 512
@@ -126,6 +194,21 @@ public enum StepBenchmark {
         let c = d.components
         return Double(c.seconds) + Double(c.attoseconds) * 1e-18
     }
+}
+
+/// Median time of one layer in a training step (``StepBenchmark/layerProfile(model:batchSize:warmupSteps:steps:)``).
+public struct LayerTiming: Sendable {
+    /// `(index): repr` of the layer, or `SGD step`.
+    public let layer: String
+    /// Median forward time, in milliseconds.
+    public let forwardMilliseconds: Double
+    /// Median backward time (the optimizer step for `SGD step`), in milliseconds.
+    public let backwardMilliseconds: Double
+}
+
+extension String {
+    fileprivate func padding(_ width: Int) -> String { self + String(repeating: " ", count: max(0, width - count)) }
+    fileprivate func leftPadding(_ width: Int) -> String { String(repeating: " ", count: max(0, width - count)) + self }
 }
 
 /// `value` with `digits` decimals, without Foundation.
