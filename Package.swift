@@ -34,7 +34,9 @@ let package = Package(
         .target(name: "CMPIBaseline", dependencies: ["CMPI"]),
 
         .target(name: "MPI", dependencies: ["CMPI"]),
-        .target(name: "NeuralNet", dependencies: ["CBLAS"]),
+        // Direct convolution kernels (AVX2/FMA, chosen at run time) behind NeuralNet's Conv2d.
+        .target(name: "CConvKernels"),
+        .target(name: "NeuralNet", dependencies: ["CBLAS", "CConvKernels"]),
         .target(name: "Data", dependencies: ["CZlib", "NeuralNet"]),
         .target(
             name: "Lockstep",

@@ -1,5 +1,8 @@
+import CConvKernels
+
 /// A 2-D convolution, PyTorch's `nn.Conv2d`, computed as im2col + one GEMM per group over
-/// the whole batch.
+/// the whole batch, or (stride 1, one group, on CPUs with AVX2 and FMA) by direct kernels
+/// that skip the column matrix; see ``algorithm``.
 ///
 /// Weight `[out, in/groups, k, k]`, bias `[out]`, both uniform in `±1/sqrt(in/groups·k·k)`.
 /// Output size per spatial dim: `floor((in + 2·padding - dilation·(k-1) - 1) / stride) + 1`.
@@ -43,6 +46,23 @@ public final class Conv2d: Layer, FLOPCounting {
     private var cachedShape: [Int] = []
     private var n = 0, h = 0, w = 0, oh = 0, ow = 0
     private var backwardReady = false
+    private var gemmForwardReady = false, gemmBackwardReady = false
+    /// Whether this input shape runs the direct kernels (see ``algorithm``).
+    private var direct = false
+    private let packedForward = Tensor(shape: [0])  // [C, k, k, O]
+    private let packedInput = Tensor(shape: [0])    // [k, k, O, C]
+    private let packedWeightGrad = Tensor(shape: [0])   // [C, k, k, O]
+    private let paddedSample = Tensor(shape: [0])   // [C, H+2p, W+2p], zero border
+    private let directScratch = Tensor(shape: [0])  // max(H'·W'·O, (H+2p)·(W+2p)·C)
+    private let gradientT = Tensor(shape: [0])      // [H'·W', O], one sample
+    private let zeroBias = Tensor(shape: [0])       // [O] zeros when the layer has no bias
+    /// How this layer computes: `.automatic` (the default) takes the direct kernels when
+    /// they apply (x86-64 with AVX2 and FMA; stride 1, dilation 1, one group, output channels
+    /// a multiple of 16 — and input channels a multiple of 16 for the input gradient), else
+    /// im2col + GEMM. `.im2colGEMM` always takes im2col + GEMM. Both agree to float rounding.
+    public var algorithm: ConvolutionAlgorithm = .automatic {
+        didSet { cachedShape = [] }   // re-plan on the next forward
+    }
     /// Set by ``Sequential`` when a ``ReLU`` follows: forward rectifies in its output pass and
     /// backward applies the rectifier's mask in its gradient pass (the ReLU then passes
     /// tensors through). Results are bit-identical to the separate layers.
@@ -130,21 +150,31 @@ public final class Conv2d: Layer, FLOPCounting {
         oh = outputSize(h); ow = outputSize(w)
         precondition(oh >= 1 && ow >= 1, "Conv2d.forward: input \(x.shape) too small for \(description)")
         output.resize(to: [n, outChannels, oh, ow])
+        backwardReady = false
+        gemmForwardReady = false
+        gemmBackwardReady = false
+        columnsStart = -1
+        direct = usesDirectKernels
+        if direct { configureDirect() }
+    }
+
+    /// im2col + GEMM buffers for the forward pass.
+    private func configureGEMMForward() {
         block = max(1, min(n, blockFloats / (inChannels * kernelArea * oh * ow)))
         columns.resize(to: [inChannels * kernelArea, block * oh * ow])
         outputT.resize(to: [outChannels, block * oh * ow])
         outputT.fill(0)
-        backwardReady = false
+        gemmForwardReady = true
     }
 
-    /// Backward-only buffers, allocated on the first backward of a batch shape (so an
-    /// evaluation-only batch size never pays for them).
-    private func configureBackward() {
-        gradInput.resize(to: cachedShape)
+    /// im2col + GEMM buffers for the backward pass, allocated on the first backward of a
+    /// batch shape (so an evaluation-only batch size never pays for them).
+    private func configureGEMMBackward() {
+        if !gemmForwardReady { configureGEMMForward() }
         gradOutputT.resize(to: [outChannels, block * oh * ow])
         columnGrad.resize(to: [inChannels * kernelArea, block * oh * ow])
         columnGrad.fill(0)
-        backwardReady = true
+        gemmBackwardReady = true
     }
 
     /// Valid output columns `lo..<hi` for kernel offset `offset` along a side of length `side`.
@@ -248,6 +278,11 @@ public final class Conv2d: Layer, FLOPCounting {
     public func forward(_ x: Tensor) -> Tensor {
         if shapeChanged(&cachedShape, x) { configure(x) }
         input = x
+        if direct {
+            forwardDirect(x)
+            return output
+        }
+        if !gemmForwardReady { configureGEMMForward() }
         let p = oh * ow, gk = groupK, go = groupOut
         var first = 0
         while first < n {
@@ -280,7 +315,15 @@ public final class Conv2d: Layer, FLOPCounting {
     public func backward(_ dy: Tensor, computeInputGradient: Bool) -> Tensor? {
         guard input != nil else { preconditionFailure("Conv2d.backward before forward") }
         precondition(dy.shape == output.shape, "Conv2d.backward: gradient \(dy.shape), output \(output.shape)")
-        if !backwardReady { configureBackward() }
+        if !backwardReady {
+            gradInput.resize(to: cachedShape)
+            backwardReady = true
+        }
+        if direct && (!computeInputGradient || inChannels % 16 == 0) {
+            backwardDirect(dy, computeInputGradient: computeInputGradient)
+            return computeInputGradient ? gradInput : nil
+        }
+        if !gemmBackwardReady { configureGEMMBackward() }
         let p = oh * ow, gk = groupK, go = groupOut
         if computeInputGradient { gradInput.fill(0) }
         // Blocks in reverse order: the last block's columns are still there from forward.
@@ -320,4 +363,105 @@ public final class Conv2d: Layer, FLOPCounting {
         }
         return computeInputGradient ? gradInput : nil
     }
+}
+
+/// How a ``Conv2d`` computes its products.
+public enum ConvolutionAlgorithm: Sendable {
+    /// Direct kernels where they apply, else im2col + GEMM.
+    case automatic
+    /// im2col + one GEMM per group (through OpenBLAS), always.
+    case im2colGEMM
+}
+
+// MARK: - Direct kernels (CConvKernels)
+
+extension Conv2d {
+    /// True when this CPU runs the direct kernels (x86-64 with AVX2 and FMA).
+    public static let directKernelsAvailable: Bool = {
+        #if arch(x86_64)
+        return lockstep_conv_direct_available() != 0
+        #else
+        return false
+        #endif
+    }()
+
+    /// Whether forward (and the weight gradient) take the direct kernels for this layer.
+    public var usesDirectKernels: Bool {
+        algorithm == .automatic && Conv2d.directKernelsAvailable && groups == 1 && stride == 1
+            && dilation == 1 && outChannels % 16 == 0
+    }
+}
+
+extension Conv2d {
+    private var paddedHeight: Int { h + 2 * padding }
+    private var paddedWidth: Int { w + 2 * padding }
+
+    fileprivate func configureDirect() {
+        let k = kernelSize, hp = paddedHeight, wp = paddedWidth
+        packedForward.resize(to: [inChannels, k, k, outChannels])
+        packedInput.resize(to: [k, k, outChannels, inChannels])
+        packedWeightGrad.resize(to: [inChannels, k, k, outChannels])
+        paddedSample.resize(to: padding > 0 ? [inChannels, hp, wp] : [0])
+        paddedSample.fill(0)
+        directScratch.resize(to: [max(oh * ow * outChannels, hp * wp * inChannels)])
+        gradientT.resize(to: [oh * ow, outChannels])
+        zeroBias.resize(to: hasBias ? [0] : [outChannels])
+        zeroBias.fill(0)
+    }
+
+    /// Sample `s` of `x` as the kernels read it: the sample itself, or its copy inside the
+    /// zero border of `paddedSample`.
+    private func kernelInput(_ x: UnsafePointer<Float>, sample s: Int) -> UnsafePointer<Float> {
+        let plane = h * w, src = x + s * inChannels * plane
+        guard padding > 0 else { return src }
+        let wp = paddedWidth, pad = paddedSample.data
+        for c in 0..<inChannels {
+            let dst = pad + (c * paddedHeight + padding) * wp + padding
+            for r in 0..<h { (dst + r * wp).update(from: src + c * plane + r * w, count: w) }
+        }
+        return UnsafePointer(pad)
+    }
+
+    #if arch(x86_64)
+    // x: [N, C, H, W] -> [N, O, H', W'], one sample at a time
+    fileprivate func forwardDirect(_ x: Tensor) {
+        let c32 = Int32(inChannels), o32 = Int32(outChannels), k32 = Int32(kernelSize)
+        let hp = Int32(paddedHeight), wp = Int32(paddedWidth), p = oh * ow
+        lockstep_conv_pack_weights(weight, o32, c32, k32, packedForward.data, packedInput.data)
+        let b = hasBias ? UnsafePointer(bias!) : UnsafePointer(zeroBias.data)
+        for s in 0..<n {
+            lockstep_conv_forward(kernelInput(x.data, sample: s), c32, hp, wp, k32, packedForward.data, o32, b,
+                                  fusesReLU ? 1 : 0, output.data + s * outChannels * p, directScratch.data)
+        }
+    }
+
+    // dy: [N, O, H', W'] -> dx: [N, C, H, W]; dW += Σ dy ⋆ x, db += Σ dy (weights packed by forward)
+    fileprivate func backwardDirect(_ dy: Tensor, computeInputGradient: Bool) {
+        let c32 = Int32(inChannels), o32 = Int32(outChannels), k32 = Int32(kernelSize)
+        let hp = Int32(paddedHeight), wp = Int32(paddedWidth), p = oh * ow
+        let gT = gradientT.data, dW = packedWeightGrad.data
+        packedWeightGrad.fill(0)
+        for s in 0..<n {
+            let offset = s * outChannels * p
+            lockstep_conv_gradient_transpose(dy.data + offset, fusesReLU ? UnsafePointer(output.data + offset) : nil,
+                                             o32, Int32(p), gT, hasBias ? biasGrad : nil)
+            lockstep_conv_weight_gradient(kernelInput(input!.data, sample: s), c32, hp, wp, k32, gT, o32, dW)
+            if computeInputGradient {
+                lockstep_conv_input_gradient(gT, o32, packedInput.data, c32, k32, hp, wp, Int32(padding),
+                                             gradInput.data + s * inChannels * h * w, directScratch.data)
+            }
+        }
+        // [C, k, k, O] -> weightGrad [O, C, k, k]
+        let taps = inChannels * kernelArea
+        for o in 0..<outChannels {
+            let row = weightGrad + o * taps
+            for t in 0..<taps { row[t] += dW[t * outChannels + o] }
+        }
+    }
+    #else
+    fileprivate func forwardDirect(_ x: Tensor) { preconditionFailure("Conv2d: direct kernels need x86-64") }
+    fileprivate func backwardDirect(_ dy: Tensor, computeInputGradient: Bool) {
+        preconditionFailure("Conv2d: direct kernels need x86-64")
+    }
+    #endif
 }
