@@ -1,4 +1,4 @@
-// Direct convolution (stride 1, dilation 1, one group) for Conv2d's fast path.
+// Direct convolution (dilation 1, one group; the input gradient for stride 1) for Conv2d.
 // See include/CConvKernels.h for the layouts and docs/DESIGN-NOTES.md for the measurements.
 //
 // Every kernel keeps a register tile of 12 eight-lane accumulators, fed per step by two
@@ -72,18 +72,18 @@ KERNEL static void transpose(const float *src, int rows, int cols, long lds, flo
 
 // ---- forward: 16 output channels x NPX pixels of one output row --------------------------
 
-TILE void forward_tile(const float *x, int C, int Hp, int Wp, int K, const float *wf, int O, int o0, int y,
-                       int x0, const int NPX, float *dst) {
+TILE void forward_tile(const float *x, int C, int Hp, int Wp, int K, const int S, const float *wf, int O,
+                       int o0, int y, int x0, const int NPX, float *dst) {
     __m256 a0[6], a1[6];
     for (int p = 0; p < NPX; p++) a0[p] = a1[p] = _mm256_setzero_ps();
     for (int c = 0; c < C; c++)
         for (int i = 0; i < K; i++) {
-            const float *xr = x + ((long)c * Hp + y + i) * Wp + x0;
+            const float *xr = x + ((long)c * Hp + (long)y * S + i) * Wp + (long)x0 * S;
             const float *wv = wf + (long)(c * K + i) * K * O + o0;
             for (int j = 0; j < K; j++) {
                 __m256 w0 = _mm256_loadu_ps(wv + j * O), w1 = _mm256_loadu_ps(wv + j * O + 8);
                 for (int p = 0; p < NPX; p++) {
-                    __m256 b = _mm256_broadcast_ss(xr + p + j);
+                    __m256 b = _mm256_broadcast_ss(xr + p * S + j);
                     a0[p] = _mm256_fmadd_ps(w0, b, a0[p]);
                     a1[p] = _mm256_fmadd_ps(w1, b, a1[p]);
                 }
@@ -95,23 +95,32 @@ TILE void forward_tile(const float *x, int C, int Hp, int Wp, int K, const float
     }
 }
 
-KERNEL void lockstep_conv_forward(const float *x, int C, int Hp, int Wp, int K, const float *wf, int O,
-                                  const float *bias, int relu, float *y, float *scratch) {
-    const int OH = Hp - K + 1, OW = Wp - K + 1;
+// All output rows with stride S (a constant after inlining for S = 1 and 2).
+TILE void forward_rows(const float *x, int C, int Hp, int Wp, int K, const int S, const float *wf, int O,
+                       float *scratch) {
+    const int OH = (Hp - K) / S + 1, OW = (Wp - K) / S + 1;
     for (int o0 = 0; o0 < O; o0 += 16)
         for (int r = 0; r < OH; r++)
             for (int x0 = 0; x0 < OW; x0 += 6) {
                 float *dst = scratch + (long)(r * OW + x0) * O + o0;
                 switch (OW - x0 < 6 ? OW - x0 : 6) {
-                case 6: forward_tile(x, C, Hp, Wp, K, wf, O, o0, r, x0, 6, dst); break;
-                case 5: forward_tile(x, C, Hp, Wp, K, wf, O, o0, r, x0, 5, dst); break;
-                case 4: forward_tile(x, C, Hp, Wp, K, wf, O, o0, r, x0, 4, dst); break;
-                case 3: forward_tile(x, C, Hp, Wp, K, wf, O, o0, r, x0, 3, dst); break;
-                case 2: forward_tile(x, C, Hp, Wp, K, wf, O, o0, r, x0, 2, dst); break;
-                default: forward_tile(x, C, Hp, Wp, K, wf, O, o0, r, x0, 1, dst); break;
+                case 6: forward_tile(x, C, Hp, Wp, K, S, wf, O, o0, r, x0, 6, dst); break;
+                case 5: forward_tile(x, C, Hp, Wp, K, S, wf, O, o0, r, x0, 5, dst); break;
+                case 4: forward_tile(x, C, Hp, Wp, K, S, wf, O, o0, r, x0, 4, dst); break;
+                case 3: forward_tile(x, C, Hp, Wp, K, S, wf, O, o0, r, x0, 3, dst); break;
+                case 2: forward_tile(x, C, Hp, Wp, K, S, wf, O, o0, r, x0, 2, dst); break;
+                default: forward_tile(x, C, Hp, Wp, K, S, wf, O, o0, r, x0, 1, dst); break;
                 }
             }
-    transpose(scratch, OH * OW, O, O, y, OH * OW, bias, relu);   // [P][O] -> [O][P]
+}
+
+KERNEL void lockstep_conv_forward(const float *x, int C, int Hp, int Wp, int K, int stride, const float *wf,
+                                  int O, const float *bias, int relu, float *y, float *scratch) {
+    if (stride == 1) forward_rows(x, C, Hp, Wp, K, 1, wf, O, scratch);
+    else if (stride == 2) forward_rows(x, C, Hp, Wp, K, 2, wf, O, scratch);
+    else forward_rows(x, C, Hp, Wp, K, stride, wf, O, scratch);
+    const int P = ((Hp - K) / stride + 1) * ((Wp - K) / stride + 1);
+    transpose(scratch, P, O, O, y, P, bias, relu);   // [P][O] -> [O][P]
 }
 
 // ---- output gradient: mask, transpose, bias sums -------------------------------------------
@@ -161,20 +170,20 @@ KERNEL void lockstep_conv_gradient_transpose(const float *dy, const float *out, 
 
 // ---- weight gradient: 16 output channels x CT input channels x JT taps of one kernel row --
 
-TILE void weight_tile(const float *x, int Hp, int Wp, int K, const float *gT, int O, int OH, int OW, int c,
-                      const int CT, int i, int j0, const int JT, int o0, float *dWp) {
+TILE void weight_tile(const float *x, int Hp, int Wp, int K, const int S, const float *gT, int O, int OH, int OW,
+                      int c, const int CT, int i, int j0, const int JT, int o0, float *dWp) {
     __m256 a[2][3][2];
     for (int ct = 0; ct < CT; ct++)
         for (int jt = 0; jt < JT; jt++) a[ct][jt][0] = a[ct][jt][1] = _mm256_setzero_ps();
     const long plane = (long)Hp * Wp;
     for (int r = 0; r < OH; r++) {
         const float *g = gT + (long)r * OW * O + o0;
-        const float *xr = x + (long)c * plane + (long)(r + i) * Wp + j0;
+        const float *xr = x + (long)c * plane + ((long)r * S + i) * Wp + j0;
         for (int q = 0; q < OW; q++) {
             __m256 g0 = _mm256_loadu_ps(g + (long)q * O), g1 = _mm256_loadu_ps(g + (long)q * O + 8);
             for (int ct = 0; ct < CT; ct++)
                 for (int jt = 0; jt < JT; jt++) {
-                    __m256 b = _mm256_broadcast_ss(xr + ct * plane + q + jt);
+                    __m256 b = _mm256_broadcast_ss(xr + ct * plane + (long)q * S + jt);
                     a[ct][jt][0] = _mm256_fmadd_ps(g0, b, a[ct][jt][0]);
                     a[ct][jt][1] = _mm256_fmadd_ps(g1, b, a[ct][jt][1]);
                 }
@@ -188,15 +197,15 @@ TILE void weight_tile(const float *x, int Hp, int Wp, int K, const float *gT, in
         }
 }
 
-KERNEL void lockstep_conv_weight_gradient(const float *x, int C, int Hp, int Wp, int K, const float *gT, int O,
-                                          float *dWp) {
-    const int OH = Hp - K + 1, OW = Wp - K + 1;
+TILE void weight_rows(const float *x, int C, int Hp, int Wp, int K, const int S, const float *gT, int O,
+                      float *dWp) {
+    const int OH = (Hp - K) / S + 1, OW = (Wp - K) / S + 1;
     for (int o0 = 0; o0 < O; o0 += 16)
         for (int c = 0; c < C; c += 2)
             for (int i = 0; i < K; i++)
                 for (int j0 = 0; j0 < K; j0 += 3) {
                     const int two = C - c >= 2, jt = K - j0 < 3 ? K - j0 : 3;
-#define WT(CT, JT) weight_tile(x, Hp, Wp, K, gT, O, OH, OW, c, CT, i, j0, JT, o0, dWp)
+#define WT(CT, JT) weight_tile(x, Hp, Wp, K, S, gT, O, OH, OW, c, CT, i, j0, JT, o0, dWp)
                     if (two) {
                         if (jt == 3) WT(2, 3); else if (jt == 2) WT(2, 2); else WT(2, 1);
                     } else {
@@ -204,6 +213,13 @@ KERNEL void lockstep_conv_weight_gradient(const float *x, int C, int Hp, int Wp,
                     }
 #undef WT
                 }
+}
+
+KERNEL void lockstep_conv_weight_gradient(const float *x, int C, int Hp, int Wp, int K, int stride, const float *gT,
+                                          int O, float *dWp) {
+    if (stride == 1) weight_rows(x, C, Hp, Wp, K, 1, gT, O, dWp);
+    else if (stride == 2) weight_rows(x, C, Hp, Wp, K, 2, gT, O, dWp);
+    else weight_rows(x, C, Hp, Wp, K, stride, gT, O, dWp);
 }
 
 // ---- input gradient: 16 input channels x NPX output-gradient pixels, one kernel tap ---------

@@ -1,7 +1,7 @@
 import CConvKernels
 
 /// A 2-D convolution, PyTorch's `nn.Conv2d`, computed as im2col + one GEMM per group over
-/// the whole batch, or (stride 1, one group, on CPUs with AVX2 and FMA) by direct kernels
+/// the whole batch, or (one group, on CPUs with AVX2 and FMA) by direct kernels
 /// that skip the column matrix; see ``algorithm``.
 ///
 /// Weight `[out, in/groups, k, k]`, bias `[out]`, both uniform in `±1/sqrt(in/groups·k·k)`.
@@ -57,9 +57,10 @@ public final class Conv2d: Layer, FLOPCounting {
     private let gradientT = Tensor(shape: [0])      // [H'·W', O], one sample
     private let zeroBias = Tensor(shape: [0])       // [O] zeros when the layer has no bias
     /// How this layer computes: `.automatic` (the default) takes the direct kernels when
-    /// they apply (x86-64 with AVX2 and FMA; stride 1, dilation 1, one group, output channels
-    /// a multiple of 16 — and input channels a multiple of 16 for the input gradient), else
-    /// im2col + GEMM. `.im2colGEMM` always takes im2col + GEMM. Both agree to float rounding.
+    /// they apply (x86-64 with AVX2 and FMA; dilation 1, one group, output channels a
+    /// multiple of 16 — and for the input gradient stride 1 and input channels a multiple of
+    /// 16), else im2col + GEMM. `.im2colGEMM` always takes im2col + GEMM. Both agree to float
+    /// rounding.
     public var algorithm: ConvolutionAlgorithm = .automatic {
         didSet { cachedShape = [] }   // re-plan on the next forward
     }
@@ -319,7 +320,7 @@ public final class Conv2d: Layer, FLOPCounting {
             gradInput.resize(to: cachedShape)
             backwardReady = true
         }
-        if direct && (!computeInputGradient || inChannels % 16 == 0) {
+        if direct && (!computeInputGradient || (inChannels % 16 == 0 && stride == 1)) {
             backwardDirect(dy, computeInputGradient: computeInputGradient)
             return computeInputGradient ? gradInput : nil
         }
@@ -387,8 +388,8 @@ extension Conv2d {
 
     /// Whether forward (and the weight gradient) take the direct kernels for this layer.
     public var usesDirectKernels: Bool {
-        algorithm == .automatic && Conv2d.directKernelsAvailable && groups == 1 && stride == 1
-            && dilation == 1 && outChannels % 16 == 0
+        algorithm == .automatic && Conv2d.directKernelsAvailable && groups == 1 && dilation == 1
+            && outChannels % 16 == 0
     }
 }
 
@@ -430,7 +431,7 @@ extension Conv2d {
         lockstep_conv_pack_weights(weight, o32, c32, k32, packedForward.data, packedInput.data)
         let b = hasBias ? UnsafePointer(bias!) : UnsafePointer(zeroBias.data)
         for s in 0..<n {
-            lockstep_conv_forward(kernelInput(x.data, sample: s), c32, hp, wp, k32, packedForward.data, o32, b,
+            lockstep_conv_forward(kernelInput(x.data, sample: s), c32, hp, wp, k32, Int32(stride), packedForward.data, o32, b,
                                   fusesReLU ? 1 : 0, output.data + s * outChannels * p, directScratch.data)
         }
     }
@@ -445,7 +446,7 @@ extension Conv2d {
             let offset = s * outChannels * p
             lockstep_conv_gradient_transpose(dy.data + offset, fusesReLU ? UnsafePointer(output.data + offset) : nil,
                                              o32, Int32(p), gT, hasBias ? biasGrad : nil)
-            lockstep_conv_weight_gradient(kernelInput(input!.data, sample: s), c32, hp, wp, k32, gT, o32, dW)
+            lockstep_conv_weight_gradient(kernelInput(input!.data, sample: s), c32, hp, wp, k32, Int32(stride), gT, o32, dW)
             if computeInputGradient {
                 lockstep_conv_input_gradient(gT, o32, packedInput.data, c32, k32, hp, wp, Int32(padding),
                                              gradInput.data + s * inChannels * h * w, directScratch.data)

@@ -41,34 +41,43 @@ import Testing
     }
 
     // Configurations the direct kernels take (on CPUs with AVX2 and FMA): C -> O, kernel,
-    // padding, image side. With C = 1 or 3 the input gradient falls back to im2col + GEMM.
-    @Test(arguments: [(16, 16, 3, 1, 5), (16, 32, 3, 0, 6), (1, 16, 3, 1, 6), (3, 16, 5, 2, 4), (16, 16, 1, 0, 3)])
-    func conv2dDirectKernels(c: Int, o: Int, k: Int, p: Int, side: Int) throws {
-        let layer = Conv2d(c, o, kernelSize: k, padding: p)
+    // stride, padding, image side. With C = 1 or 3, or stride 2, the input gradient falls back
+    // to im2col + GEMM.
+    @Test(arguments: [(16, 16, 3, 1, 1, 5), (16, 32, 3, 1, 0, 6), (1, 16, 3, 1, 1, 6), (3, 16, 5, 1, 2, 4),
+                      (16, 16, 1, 1, 0, 3), (1, 16, 3, 2, 0, 9), (16, 16, 3, 2, 1, 6)])
+    func conv2dDirectKernels(c: Int, o: Int, k: Int, s: Int, p: Int, side: Int) throws {
+        let layer = Conv2d(c, o, kernelSize: k, stride: s, padding: p)
         #expect(layer.usesDirectKernels == Conv2d.directKernelsAvailable)
         try checkLayerGradients(layer, input: randomTensor([2, c, side, side + 1], seed: 41))
     }
 
-    @Test(arguments: [(16, 32, 3, 0, false), (32, 16, 3, 1, true), (16, 16, 4, 2, true), (2, 16, 3, 1, false)])
-    func conv2dDirectKernelsMatchIm2colGEMM(c: Int, o: Int, k: Int, p: Int, bias: Bool) throws {
+    @Test(arguments: [(16, 32, 3, 1, 0, false), (32, 16, 3, 1, 1, true), (16, 16, 4, 1, 2, true), (2, 16, 3, 1, 1, false),
+                      (1, 16, 3, 2, 0, true), (16, 32, 3, 2, 1, true)])
+    func conv2dDirectKernelsMatchIm2colGEMM(c: Int, o: Int, k: Int, s: Int, p: Int, bias: Bool) throws {
         // Conv2d + ReLU (fused) on both paths, same weights: outputs and every gradient agree.
-        func make(_ algorithm: ConvolutionAlgorithm) throws -> Sequential {
-            let conv = Conv2d(c, o, kernelSize: k, padding: p, bias: bias)
-            conv.algorithm = algorithm
-            return try Sequential(inputShape: [c, 9, 8], [Conv2d(c, c, kernelSize: 1), conv, ReLU()], seed: 12)
+        // First in the model (no input gradient: the direct weight gradient at any stride) and
+        // behind a 1×1 convolution (input gradient too, direct where it applies).
+        for first in [true, false] {
+            func make(_ algorithm: ConvolutionAlgorithm) throws -> Sequential {
+                let conv = Conv2d(c, o, kernelSize: k, stride: s, padding: p, bias: bias)
+                conv.algorithm = algorithm
+                return try Sequential(inputShape: [c, 9, 8], (first ? [] : [Conv2d(c, c, kernelSize: 1)]) + [conv, ReLU()], seed: 12)
+            }
+            let direct = try make(.automatic), gemm = try make(.im2colGEMM)
+            let x = randomTensor([3, c, 9, 8], seed: 13)
+            let y = direct.forward(x).values
+            assertClose(y, gemm.forward(x).values, rtol: 1e-5, atol: 1e-5, "forward")
+            #expect(y.contains(0) && y.contains { $0 > 0 })   // the rectifier's mask matters below
+            let dy = randomTensor([3] + direct.outputShape, seed: 14)
+            direct.zeroGradients(); gemm.zeroGradients()
+            direct.backward(dy); gemm.backward(dy)
+            assertClose(Array(direct.arena.gradients), Array(gemm.arena.gradients), rtol: 1e-4, atol: 1e-5,
+                        "gradients (first: \(first))")
+            let i = first ? 0 : 1
+            let dx = try #require(direct.layers[i].backward(dy, computeInputGradient: true)).values
+            assertClose(dx, try #require(gemm.layers[i].backward(dy, computeInputGradient: true)).values,
+                        rtol: 1e-4, atol: 1e-5, "input gradient (first: \(first))")
         }
-        let direct = try make(.automatic), gemm = try make(.im2colGEMM)
-        let x = randomTensor([3, c, 9, 8], seed: 13)
-        let y = direct.forward(x).values
-        assertClose(y, gemm.forward(x).values, rtol: 1e-5, atol: 1e-5, "forward")
-        #expect(y.contains(0) && y.contains { $0 > 0 })   // the rectifier's mask matters below
-        let dy = randomTensor([3] + direct.outputShape, seed: 14)
-        direct.zeroGradients(); gemm.zeroGradients()
-        direct.backward(dy); gemm.backward(dy)
-        assertClose(Array(direct.arena.gradients), Array(gemm.arena.gradients), rtol: 1e-4, atol: 1e-5, "gradients")
-        let dx = try #require(direct.layers[1].backward(dy, computeInputGradient: true)).values
-        assertClose(dx, try #require(gemm.layers[1].backward(dy, computeInputGradient: true)).values,
-                    rtol: 1e-4, atol: 1e-5, "input gradient")
     }
 
     @Test func conv2dWithoutBias() throws {

@@ -1,4 +1,4 @@
-// Direct convolution kernels for Conv2d with stride 1, dilation 1 and one group: the
+// Direct convolution kernels for Conv2d with dilation 1 and one group: the
 // fast path of NeuralNet's Conv2d on x86-64 CPUs with AVX2 and FMA. They compute what
 // im2col + GEMM computes, one sample at a time, without the [C·k·k, N·H'·W'] column
 // matrix, its transposes or col2im (see docs/DESIGN-NOTES.md, "Direct convolution").
@@ -7,9 +7,9 @@
 //   x        [C][Hp][Wp]  input, already zero-padded (Hp = H + 2·pad)
 //   wf       [C][K][K][O] weights packed for forward and weight gradient
 //   wd       [K][K][O][C] weights packed for the input gradient
-//   y        [O][OH][OW]  output (OH = Hp - K + 1)
+//   y        [O][OH][OW]  output (OH = (Hp - K) / stride + 1)
 //   gT       [OH·OW][O]   output gradient, pixel-major
-// O must be a multiple of 16; the input gradient also needs C a multiple of 16.
+// O must be a multiple of 16; the input gradient also needs C a multiple of 16 and stride 1.
 #ifndef LOCKSTEP_CCONVKERNELS_H
 #define LOCKSTEP_CCONVKERNELS_H
 
@@ -20,7 +20,7 @@ int lockstep_conv_direct_available(void);
 void lockstep_conv_pack_weights(const float *w, int O, int C, int K, float *wf, float *wd);
 
 /// y = conv(x, w) + bias, rectified when relu != 0. scratch: OH·OW·O floats.
-void lockstep_conv_forward(const float *x, int C, int Hp, int Wp, int K, const float *wf, int O,
+void lockstep_conv_forward(const float *x, int C, int Hp, int Wp, int K, int stride, const float *wf, int O,
                            const float *bias, int relu, float *y, float *scratch);
 
 /// gT [P][O] = dy [O][P] times (out > 0) when out is not NULL (the fused ReLU's mask);
@@ -28,11 +28,12 @@ void lockstep_conv_forward(const float *x, int C, int Hp, int Wp, int K, const f
 void lockstep_conv_gradient_transpose(const float *dy, const float *out, int O, int P, float *gT,
                                       float *biasGrad);
 
-/// dWp [C][K][K][O] += Σ_p gT[p][o] · x[c][y+i][x+j] over the OH×OW outputs.
-void lockstep_conv_weight_gradient(const float *x, int C, int Hp, int Wp, int K, const float *gT, int O,
-                                   float *dWp);
+/// dWp [C][K][K][O] += Σ_p gT[p][o] · x[c][y·stride+i][x·stride+j] over the OH×OW outputs.
+void lockstep_conv_weight_gradient(const float *x, int C, int Hp, int Wp, int K, int stride, const float *gT,
+                                   int O, float *dWp);
 
-/// dx [C][H][W] = the input gradient (the padding cropped away, pad = (Hp - H) / 2).
+/// dx [C][H][W] = the input gradient of a stride-1 convolution (the padding cropped away,
+/// pad = (Hp - H) / 2).
 /// scratch: Hp·Wp·C floats.
 void lockstep_conv_input_gradient(const float *gT, int O, const float *wd, int C, int K, int Hp, int Wp,
                                   int pad, float *dx, float *scratch);
