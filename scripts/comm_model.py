@@ -42,9 +42,9 @@ MODELS = {
     "seed-cnn": 501_834,   # conv16 s2, conv32, fc3872-128, fc128-10 on 28x28
 }
 # Per-step compute on the 2-core development VM, one BLAS thread, batch 64 per rank
-# (lockstep bench step on a quiet machine: 3.57 ms and 10.16 ms). Replace with your own
+# (lockstep bench step on a quiet machine: 3.27 ms and 7.16 ms). Replace with your own
 # measurement (--compute-s) for another machine.
-DEFAULT_COMPUTE_S = {"seed-mlp": 0.00357, "seed-cnn": 0.01016}
+DEFAULT_COMPUTE_S = {"seed-mlp": 0.00327, "seed-cnn": 0.00716}
 DEFAULT_COMPUTE_BATCH = 64
 
 # Named networks: link bandwidth (bytes/s) and a typical per-message latency (s).
