@@ -128,6 +128,14 @@ if [ $? -eq 0 ] && grep -q "accuracy" <<<"$out"; then ok "evaluate reads the new
 out=$(timeout 300 bash "$mpirun_sh" -np 2 "$bin" train "${small[@]}" --epochs 3 --checkpoint-dir "$ck" --resume 2>&1)
 if [ $? -eq 0 ] && grep -q "resumed from" <<<"$out" && grep -q "epoch 3/3" <<<"$out"; then ok "--resume continues to the new epoch count"; else bad "--resume" "$out"; fi
 
+# --- bench step: throughput and the per-layer table --------------------------------------
+out=$(timeout 120 "$bin" bench step --model seed-cnn --seconds 0.3 --layers 2>&1)
+if [ $? -eq 0 ] && grep -q "^throughput .* samples/s" <<<"$out" && grep -q "^(2): Conv2d(16, 32" <<<"$out" \
+    && grep -q "^SGD step" <<<"$out" && grep -q "ms per step" <<<"$out"; then
+    ok "bench step --layers prints throughput and a row per layer"
+else bad "bench step --layers" "$out"; fi
+expect_error "bench step refuses a zero batch size" "batch-size 0" "$bin" bench step --batch-size 0
+
 # --- model.safetensors in Python, with PyTorch's names and shapes -----------------------
 venv="$root/.venv-test"
 if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import safetensors, numpy" 2>/dev/null; then

@@ -57,18 +57,7 @@ public enum StepBenchmark {
     /// measures the sgemm peak. Throws for an unknown model or bad batch size.
     public static func run(model name: String, batchSize: Int, warmupSteps: Int = 20,
                            measuredSeconds: Double = 5) throws -> StepBenchmarkResult {
-        guard batchSize > 0 else {
-            throw NeuralNetError.invalidHyperparameter(name: "batch size", value: "\(batchSize)", expected: "> 0")
-        }
-        setBLASThreads(1)
-        let model = try ModelZoo.make(name, seed: 1)
-        model.setTraining(true)
-        var rng = SeededRNG(seed: 2)
-        let input = Tensor(shape: [batchSize] + model.inputShape)
-        for i in 0..<input.count { input.data[i] = rng.nextNormal() }
-        let labels = (0..<batchSize).map { _ in Int32(rng.next(below: model.outputCount)) }
-        let loss = CrossEntropyLoss()
-        let sgd = try SGD(parameterCount: model.parameterCount, momentum: 0.9)
+        let (model, input, labels, loss, sgd) = try workload(model: name, batchSize: batchSize)
 
         func step() {
             model.zeroGradients()
@@ -110,18 +99,7 @@ public enum StepBenchmark {
     /// ```
     public static func layerProfile(model name: String, batchSize: Int, warmupSteps: Int = 20,
                                     steps: Int = 50) throws -> [LayerTiming] {
-        guard batchSize > 0 else {
-            throw NeuralNetError.invalidHyperparameter(name: "batch size", value: "\(batchSize)", expected: "> 0")
-        }
-        setBLASThreads(1)
-        let model = try ModelZoo.make(name, seed: 1)
-        model.setTraining(true)
-        var rng = SeededRNG(seed: 2)
-        let input = Tensor(shape: [batchSize] + model.inputShape)
-        for i in 0..<input.count { input.data[i] = rng.nextNormal() }
-        let labels = (0..<batchSize).map { _ in Int32(rng.next(below: model.outputCount)) }
-        let loss = CrossEntropyLoss()
-        let sgd = try SGD(parameterCount: model.parameterCount, momentum: 0.9)
+        let (model, input, labels, loss, sgd) = try workload(model: name, batchSize: batchSize)
         let layers = model.layers
         var forward = [[Double]](repeating: [], count: layers.count)
         var backward = [[Double]](repeating: [], count: layers.count)
@@ -168,6 +146,23 @@ public enum StepBenchmark {
         }
         lines.append("total".padding(width) + "  " + fixed(total, 3).leftPadding(23) + " ms per step")
         return lines.joined(separator: "\n")
+    }
+
+    /// The model in training mode, one batch of random inputs and labels, the loss and SGD with
+    /// momentum that every benchmark step uses; sets one BLAS thread.
+    private static func workload(model name: String, batchSize: Int) throws
+        -> (Sequential, Tensor, [Int32], CrossEntropyLoss, SGD) {
+        guard batchSize > 0 else {
+            throw NeuralNetError.invalidHyperparameter(name: "batch size", value: "\(batchSize)", expected: "> 0")
+        }
+        setBLASThreads(1)
+        let model = try ModelZoo.make(name, seed: 1)
+        model.setTraining(true)
+        var rng = SeededRNG(seed: 2)
+        let input = Tensor(shape: [batchSize] + model.inputShape)
+        for i in 0..<input.count { input.data[i] = rng.nextNormal() }
+        let labels = (0..<batchSize).map { _ in Int32(rng.next(below: model.outputCount)) }
+        return (model, input, labels, CrossEntropyLoss(), try SGD(parameterCount: model.parameterCount, momentum: 0.9))
     }
 
     /// Best single-thread 512³ sgemm rate over a few repetitions, in GFLOP/s.
