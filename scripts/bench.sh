@@ -40,7 +40,7 @@ echo "== 2. training throughput (Fashion-MNIST, batch 64 per rank, $steps steps,
 printf "%-9s %5s %-9s %10s %10s %10s %9s\n" model ranks allreduce "samples/s" min max "wait %" | tee "$out/train.txt"
 for m in seed-mlp seed-cnn; do
     for np in 1 2; do
-        modes=(overlap); [ "$np" -gt 1 ] && modes=(overlap blocking)
+        modes=(auto); [ "$np" -gt 1 ] && modes=(auto overlap blocking)
         for mode in "${modes[@]}"; do
             results=()
             for _ in $(seq 1 "$reps"); do

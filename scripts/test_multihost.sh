@@ -140,13 +140,19 @@ moved=$(( $(rx_bytes p2) - rx1 + $(rx_bytes p3) - rx2 ))
 if [ "$moved" -gt 20000000 ]; then ok "the gradients crossed the veth links ($((moved / 1000000)) MB from the two hosts)"
 else bad "too little traffic on the veth links: $moved bytes"; fi
 
-out=$(timeout 120 bash "$root/scripts/mpirun.sh" -np 4 "$bin" "${train[@]}" --checkpoint-dir "$work/D2" 2>&1); status=$?
+# On one host the default (auto) would reduce through shared memory, in another order;
+# overlap is what the 2-host run fell back to, so the two must agree.
+out=$(timeout 120 bash "$root/scripts/mpirun.sh" -np 4 "$bin" "${train[@]}" --allreduce overlap --checkpoint-dir "$work/D2" 2>&1); status=$?
 if [ $status -eq 0 ] && [ -f "$work/D2/latest" ]; then ok "the same run with 4 ranks on one host"
 else bad "the same run on one host (exit $status)" "$out"; fi
 out=$("$bin" inspect "$work/D1" --compare "$work/D2" --rtol 1e-6 2>&1); status=$?
 if [ $status -eq 0 ] && grep -q "largest relative difference" <<<"$out"; then
     ok "multi-host and single-host parameters agree (inspect --compare --rtol 1e-6: $(grep -o 'largest relative difference [^ ]*' <<<"$out"))"
 else bad "multi-host and single-host parameters differ (exit $status)" "$out"; fi
+out=$(mpi_ns 120 "$work/hostfile" -np 4 "$bin" "${train[@]}" --allreduce shared 2>&1); status=$?
+if [ $status -eq 2 ] && grep -q "needs every rank on one node" <<<"$out" && [ "$(grep -c "needs every rank on one node" <<<"$out")" -eq 1 ]; then
+    ok "--allreduce shared across hosts is refused once, with exit 2"
+else bad "--allreduce shared across hosts (exit $status)" "$out"; fi
 out=$(timeout 120 bash "$root/scripts/mpirun.sh" -np 4 "$bin" "${train[@]}" --seed 7 --checkpoint-dir "$work/D3" 2>&1); status=$?
 if [ $status -eq 0 ]; then out=$("$bin" inspect "$work/D1" --compare "$work/D3" --rtol 1e-6 2>&1); status=$?; else status="run failed: $status"; fi
 if [ "$status" = 1 ]; then ok "a run with another seed is told apart (inspect exits 1)"

@@ -8,6 +8,12 @@ public enum AllreduceMode: String, Sendable, CaseIterable {
     case overlap
     /// One blocking `MPI_Allreduce` over the whole gradient arena after backward.
     case blocking
+    /// Every rank on one node: the gradient arenas live in an MPI-3 shared-memory window;
+    /// after backward each rank sums its slice of every rank's arena and copies the other
+    /// slices (reduce-scatter, all-gather), with no MPI messages.
+    case shared
+    /// `shared` when every rank is on one node, else `overlap` (the default).
+    case auto
 }
 
 /// The gradient arena cut into contiguous buckets, walked from the last layer back, each
@@ -17,11 +23,14 @@ public enum AllreduceMode: String, Sendable, CaseIterable {
 /// one tensor alone is larger. Nothing is allocated per step: the requests are reused.
 final class GradientBuckets {
     /// Bucket ranges in launch order: highest offsets (last layers) first.
-    let ranges: [Range<Int>]
+    private(set) var ranges: [Range<Int>]
     private let requests: [Request]
-    private let gradients: UnsafeMutableBufferPointer<Float>
+    private let arena: ParameterArena
+    private var gradients: UnsafeMutableBufferPointer<Float> { arena.gradients }
     private let world: Communicator
-    let mode: AllreduceMode
+    /// The mode in use: `auto` stands for `overlap` until ``useSharedMemory(_:)``.
+    private(set) var mode: AllreduceMode
+    private var window: SharedWindow?
     private var nextToLaunch = 0
     private var readyFrom: Int
     private var firstError: MPIError?
@@ -33,7 +42,7 @@ final class GradientBuckets {
     private var launchedAt: [Double]
 
     init(arena: ParameterArena, world: Communicator, bucketBytes: Int, mode: AllreduceMode = .overlap) {
-        self.gradients = arena.gradients
+        self.arena = arena
         self.world = world
         self.mode = mode
         let floatsPerBucket = max(1, bucketBytes / MemoryLayout<Float>.stride)
@@ -55,6 +64,22 @@ final class GradientBuckets {
         self.readyFrom = arena.parameterCount
     }
 
+    /// Switches to the shared-memory reduction over `window`, which must hold the arena's
+    /// gradients (``Sequential/placeGradients(in:)``) on every rank of the world.
+    func useSharedMemory(_ window: SharedWindow) {
+        precondition(window.local.baseAddress == arena.gradients.baseAddress && window.communicator.size == world.size,
+                     "GradientBuckets: the shared window must hold this rank's gradients and span the world")
+        self.window = window
+        mode = .shared
+        ranges = [0..<arena.parameterCount]
+    }
+
+    /// Back to message passing (before the window is freed).
+    func stopUsingSharedMemory(fallback: AllreduceMode) {
+        window = nil
+        mode = fallback
+    }
+
     /// Prepares for a new backward pass.
     func begin() {
         nextToLaunch = 0
@@ -65,7 +90,7 @@ final class GradientBuckets {
     /// Called by backward with each layer's finished gradient range (descending offsets):
     /// starts every bucket that is now complete, and lets MPI progress the ones in flight.
     func gradientsReady(_ range: Range<Int>) {
-        guard mode == .overlap, world.size > 1 else { return }
+        guard mode == .overlap || mode == .auto, world.size > 1 else { return }
         let entered = MPIEnvironment.wallTime()
         defer { progressSeconds += MPIEnvironment.wallTime() - entered }
         readyFrom = min(readyFrom, range.lowerBound)
@@ -93,6 +118,10 @@ final class GradientBuckets {
     /// then waits for the ones in flight.
     func finish() throws(MPIError) {
         guard world.size > 1 else { return }   // a world of one has nothing to reduce
+        if let window {
+            try reduceInSharedMemory(window)
+            return
+        }
         if nextToLaunch < ranges.count {
             // The unstarted buckets are contiguous: from 0 up to the end of the first of them.
             let rest = UnsafeMutableBufferPointer(rebasing: gradients[0..<ranges[nextToLaunch].upperBound])
@@ -107,4 +136,32 @@ final class GradientBuckets {
         }
         if let firstError { throw firstError }
     }
+
+    /// Rank r adds slice r of every other rank's arena into its own, then copies every
+    /// other slice from the rank that summed it. Each slice is summed once (by one rank, in
+    /// a fixed order) and copied, so every replica gets the same bits.
+    private func reduceInSharedMemory(_ window: SharedWindow) throws(MPIError) {
+        let start = timeline != nil ? MPIEnvironment.wallTime() : 0
+        let n = arena.parameterCount, ranks = world.size, me = window.communicator.rank
+        let slice = (n + ranks - 1) / ranks
+        func bounds(_ q: Int) -> (Int, Int) { (min(n, q * slice), min(n, q * slice + slice)) }
+        let mine = window.local.baseAddress!
+        try window.synchronize()   // every rank's backward is done
+        let (lo, hi) = bounds(me)
+        for q in 0..<ranks where q != me && hi > lo {
+            addSlice(mine + lo, window.segments[q] + lo, hi - lo)
+        }
+        try window.synchronize()   // every slice is summed
+        for q in 0..<ranks where q != me {
+            let (l, h) = bounds(q)
+            if h > l { (mine + l).update(from: window.segments[q] + l, count: h - l) }
+        }
+        try window.synchronize()   // nobody rewrites its arena while another still reads it
+        timeline?.record(.bucket, start, MPIEnvironment.wallTime(), detail: 0)
+    }
+}
+
+/// `dst[i] += src[i]` for `count` floats.
+private func addSlice(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ count: Int) {
+    for i in 0..<count { dst[i] += src[i] }
 }

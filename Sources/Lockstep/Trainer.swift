@@ -98,6 +98,8 @@ public final class Trainer {
     let sampler: DistributedSampler
     let loss = CrossEntropyLoss()
     let buckets: GradientBuckets
+    /// The node-wide window holding the gradient arenas while `run` uses `--allreduce shared`.
+    private var sharedWindow: SharedWindow?
     let input: Tensor
     let labels: UnsafeMutableBufferPointer<Int32>
     let metrics: MetricsLog?
@@ -224,6 +226,8 @@ public final class Trainer {
     /// writing checkpoints as configured. Collective.
     @discardableResult
     public func run() throws -> TrainingSummary {
+        try startSharedMemory()
+        defer { stopSharedMemory() }
         let c = configuration
         let runStart = MPIEnvironment.wallTime()
         var trainSeconds = 0.0, computeTotal = 0.0, waitTotal = 0.0, samplesTotal = 0
@@ -288,6 +292,44 @@ public final class Trainer {
         summary.slowestRankExcess = fastest > 0 ? computeTimes[slowest] / fastest - 1 : 0
         if world.rank == 0 { metrics?.record(summary); emit(.finished(summary)) }
         return summary
+    }
+
+    /// Resolves `--allreduce auto|shared`: when every rank is on one node, the gradient
+    /// arenas move into a shared-memory window and the buckets reduce through it. Every rank
+    /// takes the same branch (the node split gives each the same answer); ranks started with
+    /// different modes are refused together.
+    private func startSharedMemory() throws {
+        let requested = options.allreduceMode
+        let codes = AllreduceMode.allCases
+        var bounds = [codes.firstIndex(of: requested)!, -codes.firstIndex(of: requested)!]
+        try world.allreduce(&bounds, op: .max)
+        if bounds[0] != -bounds[1] {
+            throw CollectiveError("ranks were started with different --allreduce modes (\(codes[-bounds[1]].rawValue) and \(codes[bounds[0]].rawValue)); give every rank the same")
+        }
+        guard world.size > 1, requested == .shared || requested == .auto else { return }
+        let node = try world.splitByNode()
+        guard node.size == world.size else {
+            try node.free()
+            if requested == .shared {
+                throw CollectiveError("--allreduce shared needs every rank on one node, but these \(world.size) ranks span several nodes; use --allreduce overlap or blocking")
+            }
+            return   // auto across nodes: overlap
+        }
+        let window = try SharedWindow(communicator: node, count: model.parameterCount)
+        model.placeGradients(in: window.local)
+        buckets.useSharedMemory(window)
+        sharedWindow = window
+    }
+
+    /// Moves the gradients back into the model's own memory and frees the window
+    /// (collective: every rank leaves `run` through here, or aborts).
+    private func stopSharedMemory() {
+        guard let window = sharedWindow else { return }
+        sharedWindow = nil
+        buckets.stopUsingSharedMemory(fallback: .overlap)
+        model.placeGradients(in: nil)
+        try? window.free()
+        try? window.communicator.free()
     }
 
     /// One optimizer step: `accumulate` local forward/backward passes, the bucketed

@@ -113,7 +113,7 @@ public struct RunOptions: Sendable {
     /// How many steps the timeline records (from the first step of this run).
     public var timelineSteps = 50
     /// How gradients are all-reduced (see ``AllreduceMode``).
-    public var allreduceMode = AllreduceMode.overlap
+    public var allreduceMode = AllreduceMode.auto
 
     public init() {}
 }

@@ -77,10 +77,33 @@ public struct Communicator: @unchecked Sendable {  // MPI_Comm points at a libra
         return result
     }
 
+    /// Splits into one sub-communicator per shared-memory node (`MPI_Comm_split_type` with
+    /// `MPI_COMM_TYPE_SHARED`): the ranks that can share memory with this one, ordered by
+    /// rank here. The result owns its handle: call ``free()`` when done.
+    ///
+    /// ```swift
+    /// let node = try world.splitByNode()
+    /// let oneNode = node.size == world.size
+    /// ```
+    public func splitByNode() throws(MPIError) -> Communicator {
+        try ensureActive("splitByNode")
+        var newComm: MPI_Comm? = nil
+        try check(MPI_Comm_split_type(handle, Int32(MPI_COMM_TYPE_SHARED), Int32(rank), MPI_INFO_NULL, &newComm),
+                  "MPI_Comm_split_type")
+        guard let newComm, newComm != MPI_COMM_NULL else {
+            throw .invalidArgument(operation: "splitByNode", reason: "MPI_Comm_split_type returned no communicator")
+        }
+        try check(MPI_Comm_set_errhandler(newComm, MPI_ERRORS_RETURN), "MPI_Comm_set_errhandler")
+        var result = try Communicator(adopting: newComm, owned: true)
+        result.checksCounts = checksCounts
+        result.maxCountPerCall = maxCountPerCall
+        return result
+    }
+
     /// Releases a communicator made by ``split(color:key:)`` (`MPI_Comm_free`). Collective.
     public func free() throws(MPIError) {
         guard isOwned else {
-            throw .invalidArgument(operation: "free", reason: "only communicators made by split can be freed, not the world or self")
+            throw .invalidArgument(operation: "free", reason: "only communicators made by split or splitByNode can be freed, not the world or self")
         }
         try ensureActive("free")
         var h: MPI_Comm? = handle

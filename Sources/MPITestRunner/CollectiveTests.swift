@@ -12,6 +12,28 @@ func runCollectiveTests(_ t: Checks, world base: Communicator) {
         t.expect(sizes.allSatisfy { $0 == n }, "every rank sees size \(n): \(sizes)")
     }
 
+    t.test("splitByNode and a shared window: every rank reads every other rank's writes") {
+        let node = try base.splitByNode()
+        t.expectEqual(node.size, n, "one machine: the node communicator holds every rank")
+        let count = 1000
+        let window = try SharedWindow(communicator: node, count: count)
+        t.expectEqual(window.segments.count, n, "one segment per rank")
+        t.expect(window.local.allSatisfy { $0 == 0 }, "a new window is zeroed")
+        for i in 0..<count { window.local[i] = Float(node.rank * 10_000 + i) }
+        try window.synchronize()
+        for q in 0..<n {
+            let segment = window.segments[q]
+            t.expect((0..<count).allSatisfy { segment[$0] == Float(q * 10_000 + $0) }, "rank \(q)'s segment as seen from rank \(node.rank)")
+        }
+        try window.synchronize()   // nobody frees while another still reads
+        try window.free()
+        try window.free()          // a second free does nothing
+        t.expectThrows("synchronize after free", { try window.synchronize() }) {
+            if case .invalidArgument = $0 { return true } else { return false }
+        }
+        try node.free()
+    }
+
     // Run the data tests twice: one MPI call per collective, then forced into chunks of 7.
     for chunk in [Int(Int32.max), 7] {
         var world = base

@@ -61,8 +61,10 @@ func runTrainingTests(_ t: Checks, mpi: MPIEnvironment) {
     }
 
     for model in ["mlp:784,64,32,10", "seed-cnn"] {
-        t.test("\(w) ranks x \(globalBatch / w) equals 1 rank x \(globalBatch) after 20 steps (\(model))") {
+      for mode in [AllreduceMode.shared, .overlap, .blocking] {
+        t.test("\(w) ranks x \(globalBatch / w) equals 1 rank x \(globalBatch) after 20 steps (\(model), --allreduce \(mode))") {
             var options = RunOptions()
+            options.allreduceMode = mode
             options.checkReplicasEvery = 1   // throws if any step leaves the replicas different
             let c = config(model, batch: globalBatch / w)
             let distributed = try Trainer(configuration: c, options: options, world: world, data: try TrainingData.load(c))
@@ -74,6 +76,29 @@ func runTrainingTests(_ t: Checks, mpi: MPIEnvironment) {
             compare(params(distributed), params(reference), rtol: 1e-5, "parameters")
             // And bit-identical across ranks at the end.
             try distributed.verifyReplicas()
+            // The model's gradients are its own again after run (the window is freed).
+            distributed.model.zeroGradients()
+        }
+      }
+    }
+
+    t.test("--allreduce auto reduces through shared memory on one node, and ranks must agree on the mode") {
+        let c = config(batch: globalBatch / w, steps: 3)
+        let data = try TrainingData.load(c)
+        var shared = RunOptions()
+        shared.allreduceMode = .shared
+        let a = try Trainer(configuration: c, options: shared, world: world, data: data)
+        try a.run()
+        let b = try Trainer(configuration: c, options: RunOptions(), world: world, data: data)   // auto
+        try b.run()
+        t.expect(params(a) == params(b), "auto on one node is the shared-memory path, bit for bit")
+        var mixed = RunOptions()
+        mixed.allreduceMode = world.rank == 0 ? .overlap : .blocking
+        do {
+            try Trainer(configuration: c, options: mixed, world: world, data: data).run()
+            t.expect(false, "ranks with different --allreduce modes were not refused")
+        } catch let error as CollectiveError {
+            t.expect(error.message.contains("different --allreduce modes"), "message: \(error.message)")
         }
     }
 

@@ -64,8 +64,10 @@ public struct TensorSpec: Sendable, Equatable {
 public final class ParameterArena {
     /// Every trainable parameter, contiguous, in forward order.
     public let parameters: UnsafeMutableBufferPointer<Float>
-    /// Gradients; same layout as `parameters`.
-    public let gradients: UnsafeMutableBufferPointer<Float>
+    /// Gradients; same layout as `parameters`. Owned by the arena unless placed elsewhere
+    /// with ``Sequential/placeGradients(in:)``.
+    public private(set) var gradients: UnsafeMutableBufferPointer<Float>
+    private var ownsGradients = true
     /// Non-trainable buffers (BatchNorm running stats); may be empty.
     public let buffers: UnsafeMutableBufferPointer<Float>
     /// The trainable views, in arena order.
@@ -89,8 +91,26 @@ public final class ParameterArena {
 
     deinit {
         parameters.deallocate()
-        gradients.deallocate()
+        if ownsGradients { gradients.deallocate() }
         buffers.deallocate()
+    }
+
+    /// Moves the gradients (values kept) into `storage`, which the caller owns and keeps
+    /// alive while the arena uses it, or back into memory of the arena's own when `nil`.
+    func moveGradients(to storage: UnsafeMutableBufferPointer<Float>?) {
+        let target: UnsafeMutableBufferPointer<Float>
+        if let storage {
+            precondition(storage.count == gradients.count,
+                         "ParameterArena: gradient storage of \(storage.count) floats, expected \(gradients.count)")
+            target = storage
+        } else {
+            target = .allocate(capacity: gradients.count)
+        }
+        guard target.baseAddress != gradients.baseAddress else { return }
+        _ = target.update(fromContentsOf: gradients)
+        if ownsGradients { gradients.deallocate() }
+        gradients = target
+        ownsGradients = storage == nil
     }
 
     /// Number of trainable elements.

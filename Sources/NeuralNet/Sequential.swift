@@ -22,6 +22,7 @@ public final class Sequential {
     /// Arena range of each layer's parameters (empty for parameterless layers).
     public let parameterRanges: [Range<Int>]
     private var inputShapes: [[Int]]   // per-sample input of each layer, for describe()
+    private let bindOffsets: [(parameters: Int, buffers: Int)]   // each layer's first element in the arenas
     private var training = true
 
     /// Builds the arena for `layers` and initialises them from `seed` (PyTorch defaults).
@@ -59,13 +60,34 @@ public final class Sequential {
         }
         parameterRanges = ranges
         arena = ParameterArena(views: views, bufferViews: bufferViews)
+        bindOffsets = starts.map { (parameters: $0.0, buffers: $0.1) }
         setLayerFusion(true)
+        bindLayers()
         var rng = SeededRNG(seed: seed)
-        for (layer, (p, b)) in zip(layers, starts) {
-            layer.bind(parameters: arena.parameters.baseAddress! + p, gradients: arena.gradients.baseAddress! + p,
-                       buffers: (arena.buffers.baseAddress ?? arena.parameters.baseAddress!) + b)
-            layer.resetParameters(rng: &rng)
+        for layer in layers { layer.resetParameters(rng: &rng) }
+    }
+
+    /// Points every layer at its windows of the arenas.
+    private func bindLayers() {
+        for (layer, start) in zip(layers, bindOffsets) {
+            layer.bind(parameters: arena.parameters.baseAddress! + start.parameters,
+                       gradients: arena.gradients.baseAddress! + start.parameters,
+                       buffers: (arena.buffers.baseAddress ?? arena.parameters.baseAddress!) + start.buffers)
         }
+    }
+
+    /// Moves the gradient arena into `storage` (for example memory that other processes can
+    /// read, such as an MPI shared-memory window), keeping its values, and points every
+    /// layer at it; `nil` moves it back into memory the model owns. The caller keeps
+    /// `storage` alive, and unchanged by others, while the model uses it.
+    ///
+    /// ```swift
+    /// model.placeGradients(in: window.local)   // backward now writes into the window
+    /// model.placeGradients(in: nil)            // before the window is freed
+    /// ```
+    public func placeGradients(in storage: UnsafeMutableBufferPointer<Float>?) {
+        arena.moveGradients(to: storage)
+        bindLayers()
     }
 
     /// Turns on (the default) or off the fusion of each `Conv2d` followed by a `ReLU`: fused,
