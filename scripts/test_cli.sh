@@ -128,6 +128,15 @@ if [ $? -eq 0 ] && grep -q "accuracy" <<<"$out"; then ok "evaluate reads the new
 out=$(timeout 300 bash "$mpirun_sh" -np 2 "$bin" train "${small[@]}" --epochs 3 --checkpoint-dir "$ck" --resume 2>&1)
 if [ $? -eq 0 ] && grep -q "resumed from" <<<"$out" && grep -q "epoch 3/3" <<<"$out"; then ok "--resume continues to the new epoch count"; else bad "--resume" "$out"; fi
 
+# --- how gradients are summed: shared memory on one node by default ---------------------
+out=$(timeout 120 bash "$mpirun_sh" -np 2 "$bin" train "${small[@]}" --max-steps 3 2>&1)
+if [ $? -eq 0 ] && grep -q "gradients summed in shared memory" <<<"$out"; then ok "2 ranks on one node sum gradients in shared memory by default"
+else bad "default reduction on one node" "$out"; fi
+out=$(timeout 120 bash "$mpirun_sh" -np 2 "$bin" train "${small[@]}" --max-steps 3 --allreduce overlap 2>&1)
+if [ $? -eq 0 ] && grep -q "all-reduce bucket" <<<"$out"; then ok "--allreduce overlap uses the bucketed all-reduce"
+else bad "--allreduce overlap" "$out"; fi
+expect_error "an unknown --allreduce mode is refused" "allreduce" "$bin" train "${small[@]}" --allreduce ring
+
 # --- bench step: throughput and the per-layer table --------------------------------------
 out=$(timeout 120 "$bin" bench step --model seed-cnn --seconds 0.3 --layers 2>&1)
 if [ $? -eq 0 ] && grep -q "^throughput .* samples/s" <<<"$out" && grep -q "^(2): Conv2d(16, 32" <<<"$out" \

@@ -43,6 +43,9 @@ public struct TrainingPlan: Sendable {
     public var buckets: Int
     /// The checkpoint the run resumed from.
     public var resumedFrom: String?
+    /// How gradients are summed in this run (`auto` resolved: `shared`, `overlap` or
+    /// `blocking`; `overlap` for one rank, which sums nothing).
+    public var allreduce: AllreduceMode = .overlap
 }
 
 /// Progress within an epoch.
@@ -424,7 +427,8 @@ public final class Trainer {
             trainSamples: data.train.count, testSamples: data.test?.count ?? 0,
             globalBatch: configuration.batchSize * world.size * configuration.accumulate,
             stepsPerEpoch: stepsPerEpoch, totalSteps: min(totalSteps, configuration.maxSteps ?? Int.max),
-            startStep: step, startEpoch: epoch, buckets: buckets.ranges.count, resumedFrom: resumedFrom)
+            startStep: step, startEpoch: epoch, buckets: buckets.ranges.count, resumedFrom: resumedFrom,
+            allreduce: buckets.mode == .auto ? .overlap : buckets.mode)
     }
 
     private func emit(_ event: TrainingEvent) {

@@ -47,7 +47,7 @@ final class ProgressPrinter {
             let data = configuration.dataset + (configuration.data.map { " (\($0))" } ?? "")
             say("lockstep \(LockstepVersion.string): \(configuration.model), \(grouped(plan.parameterCount)) parameters, on \(data)")
             say("  \(grouped(plan.trainSamples)) training / \(grouped(plan.testSamples)) test samples; \(plan.worldSize) rank\(plan.worldSize == 1 ? "" : "s") x batch \(configuration.batchSize)\(configuration.accumulate > 1 ? " x \(configuration.accumulate) accumulated" : "") = global batch \(plan.globalBatch)")
-            say("  \(plan.stepsPerEpoch) steps/epoch, \(plan.totalSteps) steps in all; \(configuration.optimizer) lr \(configuration.learningRate)\(configuration.scaleLR ? " x \(plan.worldSize) (scaled)" : ""), schedule \(configuration.schedule); \(plan.buckets) all-reduce bucket\(plan.buckets == 1 ? "" : "s")")
+            say("  \(plan.stepsPerEpoch) steps/epoch, \(plan.totalSteps) steps in all; \(configuration.optimizer) lr \(configuration.learningRate)\(configuration.scaleLR ? " x \(plan.worldSize) (scaled)" : ""), schedule \(configuration.schedule); \(Self.reduction(plan))")
             if let from = plan.resumedFrom { say("  resumed from \(from) at epoch \(plan.startEpoch + 1), step \(plan.startStep)") }
         case .step(let p):
             if isTerminal {
@@ -93,6 +93,15 @@ final class ProgressPrinter {
 
     private func say(_ s: String) {
         FileHandle.standardOutput.write(Data((s + "\n").utf8))
+    }
+
+    /// How the plan sums gradients, for the start-up line.
+    static func reduction(_ plan: TrainingPlan) -> String {
+        switch plan.allreduce {
+        case .shared: return "gradients summed in shared memory"
+        case .blocking: return "one blocking all-reduce"
+        default: return "\(plan.buckets) all-reduce bucket\(plan.buckets == 1 ? "" : "s")"
+        }
     }
 }
 
