@@ -24,6 +24,7 @@ public enum AllreduceMode: String, Sendable, CaseIterable {
 final class GradientBuckets {
     /// Bucket ranges in launch order: highest offsets (last layers) first.
     private(set) var ranges: [Range<Int>]
+    private let bucketRanges: [Range<Int>]   // the buckets of the message-passing modes
     private let requests: [Request]
     private let arena: ParameterArena
     private var gradients: UnsafeMutableBufferPointer<Float> { arena.gradients }
@@ -59,6 +60,7 @@ final class GradientBuckets {
         }
         if upper > 0 { ranges.append(0..<upper) }
         self.ranges = ranges
+        self.bucketRanges = ranges
         self.requests = ranges.map { _ in Request() }
         self.launchedAt = [Double](repeating: 0, count: ranges.count)
         self.readyFrom = arena.parameterCount
@@ -78,6 +80,7 @@ final class GradientBuckets {
     func stopUsingSharedMemory(fallback: AllreduceMode) {
         window = nil
         mode = fallback
+        ranges = bucketRanges
     }
 
     /// Prepares for a new backward pass.
