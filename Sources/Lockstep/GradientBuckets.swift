@@ -8,9 +8,10 @@ public enum AllreduceMode: String, Sendable, CaseIterable {
     case overlap
     /// One blocking `MPI_Allreduce` over the whole gradient arena after backward.
     case blocking
-    /// Every rank on one node: the gradient arenas live in an MPI-3 shared-memory window;
-    /// after backward each rank sums its slice of every rank's arena and copies the other
-    /// slices (reduce-scatter, all-gather), with no MPI messages.
+    /// Every rank on one node: the gradient arenas, one copy of the parameters and the
+    /// optimizer state live in MPI-3 shared memory; after backward each rank sums its slice
+    /// of every rank's gradients and updates that slice of the parameters, with no MPI
+    /// messages and no copies (``SharedMemoryTraining``).
     case shared
     /// `shared` when every rank is on one node, else `overlap` (the default).
     case auto
@@ -23,15 +24,14 @@ public enum AllreduceMode: String, Sendable, CaseIterable {
 /// one tensor alone is larger. Nothing is allocated per step: the requests are reused.
 final class GradientBuckets {
     /// Bucket ranges in launch order: highest offsets (last layers) first.
-    private(set) var ranges: [Range<Int>]
-    private let bucketRanges: [Range<Int>]   // the buckets of the message-passing modes
+    let ranges: [Range<Int>]
     private let requests: [Request]
     private let arena: ParameterArena
     private var gradients: UnsafeMutableBufferPointer<Float> { arena.gradients }
     private let world: Communicator
-    /// The mode in use: `auto` stands for `overlap` until ``useSharedMemory(_:)``.
-    private(set) var mode: AllreduceMode
-    private var window: SharedWindow?
+    /// The mode in use: `auto` stands for `overlap`; under `shared` the buckets do nothing
+    /// (the trainer reduces through shared memory).
+    var mode: AllreduceMode
     private var nextToLaunch = 0
     private var readyFrom: Int
     private var firstError: MPIError?
@@ -60,27 +60,9 @@ final class GradientBuckets {
         }
         if upper > 0 { ranges.append(0..<upper) }
         self.ranges = ranges
-        self.bucketRanges = ranges
         self.requests = ranges.map { _ in Request() }
         self.launchedAt = [Double](repeating: 0, count: ranges.count)
         self.readyFrom = arena.parameterCount
-    }
-
-    /// Switches to the shared-memory reduction over `window`, which must hold the arena's
-    /// gradients (``Sequential/placeGradients(in:)``) on every rank of the world.
-    func useSharedMemory(_ window: SharedWindow) {
-        precondition(window.local.baseAddress == arena.gradients.baseAddress && window.communicator.size == world.size,
-                     "GradientBuckets: the shared window must hold this rank's gradients and span the world")
-        self.window = window
-        mode = .shared
-        ranges = [0..<arena.parameterCount]
-    }
-
-    /// Back to message passing (before the window is freed).
-    func stopUsingSharedMemory(fallback: AllreduceMode) {
-        window = nil
-        mode = fallback
-        ranges = bucketRanges
     }
 
     /// Prepares for a new backward pass.
@@ -120,11 +102,7 @@ final class GradientBuckets {
     /// algorithms beat its non-blocking ones once there is no backward left to overlap),
     /// then waits for the ones in flight.
     func finish() throws(MPIError) {
-        guard world.size > 1 else { return }   // a world of one has nothing to reduce
-        if let window {
-            try reduceInSharedMemory(window)
-            return
-        }
+        guard world.size > 1, mode != .shared else { return }   // a world of one has nothing to reduce
         if nextToLaunch < ranges.count {
             // The unstarted buckets are contiguous: from 0 up to the end of the first of them.
             let rest = UnsafeMutableBufferPointer(rebasing: gradients[0..<ranges[nextToLaunch].upperBound])
@@ -139,32 +117,4 @@ final class GradientBuckets {
         }
         if let firstError { throw firstError }
     }
-
-    /// Rank r adds slice r of every other rank's arena into its own, then copies every
-    /// other slice from the rank that summed it. Each slice is summed once (by one rank, in
-    /// a fixed order) and copied, so every replica gets the same bits.
-    private func reduceInSharedMemory(_ window: SharedWindow) throws(MPIError) {
-        let start = timeline != nil ? MPIEnvironment.wallTime() : 0
-        let n = arena.parameterCount, ranks = world.size, me = window.communicator.rank
-        let slice = (n + ranks - 1) / ranks
-        func bounds(_ q: Int) -> (Int, Int) { (min(n, q * slice), min(n, q * slice + slice)) }
-        let mine = window.local.baseAddress!
-        try window.synchronize()   // every rank's backward is done
-        let (lo, hi) = bounds(me)
-        for q in 0..<ranks where q != me && hi > lo {
-            addSlice(mine + lo, window.segments[q] + lo, hi - lo)
-        }
-        try window.synchronize()   // every slice is summed
-        for q in 0..<ranks where q != me {
-            let (l, h) = bounds(q)
-            if h > l { (mine + l).update(from: window.segments[q] + l, count: h - l) }
-        }
-        try window.synchronize()   // nobody rewrites its arena while another still reads it
-        timeline?.record(.bucket, start, MPIEnvironment.wallTime(), detail: 0)
-    }
-}
-
-/// `dst[i] += src[i]` for `count` floats.
-private func addSlice(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ count: Int) {
-    for i in 0..<count { dst[i] += src[i] }
 }

@@ -101,8 +101,8 @@ public final class Trainer {
     let sampler: DistributedSampler
     let loss = CrossEntropyLoss()
     let buckets: GradientBuckets
-    /// The node-wide window holding the gradient arenas while `run` uses `--allreduce shared`.
-    private var sharedWindow: SharedWindow?
+    /// The shared-memory gradient sum and update while `run` uses `--allreduce shared`.
+    private var sharedMemory: SharedMemoryTraining?
     let input: Tensor
     let labels: UnsafeMutableBufferPointer<Int32>
     let metrics: MetricsLog?
@@ -298,7 +298,8 @@ public final class Trainer {
     }
 
     /// Resolves `--allreduce auto|shared`: when every rank is on one node, the gradient
-    /// arenas move into a shared-memory window and the buckets reduce through it. Every rank
+    /// arenas, the parameters and the optimizer state move into shared memory, and each
+    /// step sums and updates through it (``SharedMemoryTraining``). Every rank
     /// takes the same branch (the node split gives each the same answer); ranks started with
     /// different modes are refused together.
     private func startSharedMemory() throws {
@@ -318,21 +319,22 @@ public final class Trainer {
             }
             return   // auto across nodes: overlap
         }
-        let window = try SharedWindow(communicator: node, count: model.parameterCount)
-        model.placeGradients(in: window.local)
-        buckets.useSharedMemory(window)
-        sharedWindow = window
+        do {
+            sharedMemory = try SharedMemoryTraining(model: model, optimizer: optimizer, node: node)
+        } catch {
+            try? node.free()
+            throw error
+        }
+        buckets.mode = .shared
     }
 
-    /// Moves the gradients back into the model's own memory and frees the window
-    /// (collective: every rank leaves `run` through here, or aborts).
+    /// Moves the parameters, gradients and optimizer state back into this rank's own memory
+    /// and frees the windows (collective: every rank leaves `run` through here, or aborts).
     private func stopSharedMemory() {
-        guard let window = sharedWindow else { return }
-        sharedWindow = nil
-        buckets.stopUsingSharedMemory(fallback: .overlap)
-        model.placeGradients(in: nil)
-        try? window.free()
-        try? window.communicator.free()
+        guard let shared = sharedMemory else { return }
+        sharedMemory = nil
+        buckets.mode = options.allreduceMode == .shared ? .overlap : options.allreduceMode
+        shared.stop(model, optimizer)
     }
 
     /// One optimizer step: `accumulate` local forward/backward passes, the bucketed
@@ -367,7 +369,13 @@ public final class Trainer {
             }
         }
         let waitStart = MPIEnvironment.wallTime()
-        try buckets.finish()
+        lastLearningRate = schedule.learningRate(at: step) * lrScale
+        var updateSeconds = 0.0   // optimizer work inside the wait (shared memory)
+        if let sharedMemory {
+            updateSeconds = try sharedMemory.reduceAndUpdate(model, optimizer, learningRate: lastLearningRate, timeline: recordingTimeline)
+        } else {
+            try buckets.finish()
+        }
         if model.arena.buffers.count > 0 && world.size > 1 {
             // BatchNorm running statistics: the mean over replicas keeps them identical.
             try world.allreduce(model.arena.buffers, op: .sum)
@@ -375,15 +383,15 @@ public final class Trainer {
             for i in 0..<model.arena.buffers.count { model.arena.buffers[i] *= inv }
         }
         let waitEnd = MPIEnvironment.wallTime()
-        lastLearningRate = schedule.learningRate(at: step) * lrScale
-        optimizer.step(model.arena, learningRate: lastLearningRate)
+        if sharedMemory == nil { optimizer.step(model.arena, learningRate: lastLearningRate) }
         let t1 = MPIEnvironment.wallTime()
         if let timeline = recordingTimeline {
             timeline.record(.wait, waitStart, waitEnd)
             timeline.record(.optimizer, waitEnd, t1)
         }
-        // Communication: the wait after backward plus the bucket work done inside it.
-        let communication = (waitEnd - waitStart) + buckets.progressSeconds
+        // Communication: the wait after backward (less any optimizer work done in it) plus
+        // the bucket work done inside backward.
+        let communication = (waitEnd - waitStart) - updateSeconds + buckets.progressSeconds
         buckets.progressSeconds = 0
         epochWait += communication
         epochCompute += (t1 - t0) - communication
@@ -428,7 +436,7 @@ public final class Trainer {
             globalBatch: configuration.batchSize * world.size * configuration.accumulate,
             stepsPerEpoch: stepsPerEpoch, totalSteps: min(totalSteps, configuration.maxSteps ?? Int.max),
             startStep: step, startEpoch: epoch, buckets: buckets.ranges.count, resumedFrom: resumedFrom,
-            allreduce: buckets.mode == .auto ? .overlap : buckets.mode)
+            allreduce: sharedMemory != nil ? .shared : buckets.mode == .auto ? .overlap : buckets.mode)
     }
 
     private func emit(_ event: TrainingEvent) {

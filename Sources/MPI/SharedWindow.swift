@@ -1,8 +1,9 @@
 import CMPI
 
 /// Memory that every rank of one node can read and write directly: an MPI-3 shared-memory
-/// window (`MPI_Win_allocate_shared`) of `count` floats per rank, with pointers to every
-/// rank's segment (`MPI_Win_shared_query`).
+/// window (`MPI_Win_allocate_shared`) in which each rank allocates a segment of `count`
+/// floats (the counts may differ, and some may be zero), with every rank's segment at hand
+/// (`MPI_Win_shared_query`).
 ///
 /// The window stays in a passive-target epoch (`MPI_Win_lock_all`) for its whole life;
 /// ``synchronize()`` is the memory fence plus barrier (`MPI_Win_sync`, `MPI_Barrier`,
@@ -15,28 +16,31 @@ import CMPI
 /// window.local[0] = Float(node.rank)
 /// try window.synchronize()
 /// let fromRank1 = window.segments[1][0]
+/// let onRank0 = try SharedWindow(communicator: node, count: node.rank == 0 ? 1024 : 0)
+/// let sharedByAll = onRank0.segments[0]
 /// try window.free()
 /// ```
 public final class SharedWindow: @unchecked Sendable {  // MPI_Win points at a library-owned object; MPI guards its use
     /// The node communicator the window spans (every rank must be able to share memory).
     public let communicator: Communicator
-    /// Floats in each rank's segment.
+    /// Floats in this rank's segment.
     public let count: Int
-    /// This rank's segment.
+    /// This rank's segment (empty when `count` is 0).
     public let local: UnsafeMutableBufferPointer<Float>
-    /// Every rank's segment, indexed by rank in ``communicator``.
-    public let segments: [UnsafeMutablePointer<Float>]
+    /// Every rank's segment, indexed by rank in ``communicator`` (empty ones have no base address).
+    public let segments: [UnsafeMutableBufferPointer<Float>]
     private var window: MPI_Win?
     private var freed = false
 
-    /// Allocates `count` floats per rank, collectively over `communicator`.
+    /// Allocates `count` floats on this rank, collectively over `communicator`; each rank
+    /// passes its own count. Every segment is zero-filled before any rank returns.
     ///
     /// - Throws: ``MPIError`` when MPI cannot make the window (for example when the ranks
-    ///   do not share a node), or when `count` is not positive.
+    ///   do not share a node), or when `count` is negative.
     public init(communicator: Communicator, count: Int) throws(MPIError) {
         try ensureActive("SharedWindow")
-        guard count > 0 else {
-            throw .invalidArgument(operation: "SharedWindow", reason: "count \(count) must be positive")
+        guard count >= 0 else {
+            throw .invalidArgument(operation: "SharedWindow", reason: "count \(count) must not be negative")
         }
         self.communicator = communicator
         self.count = count
@@ -45,26 +49,32 @@ public final class SharedWindow: @unchecked Sendable {  // MPI_Win points at a l
         let bytes = MPI_Aint(count * MemoryLayout<Float>.stride)
         try check(MPI_Win_allocate_shared(bytes, Int32(MemoryLayout<Float>.stride), MPI_INFO_NULL, communicator.handle,
                                           &base, &win), "MPI_Win_allocate_shared")
-        guard let win, let base else {
+        guard let win, base != nil || count == 0 else {
             throw .invalidArgument(operation: "SharedWindow", reason: "MPI_Win_allocate_shared returned no memory")
         }
         window = win
         try check(MPI_Win_set_errhandler(win, MPI_ERRORS_RETURN), "MPI_Win_set_errhandler")
-        var pointers: [UnsafeMutablePointer<Float>] = []
+        var pointers: [UnsafeMutableBufferPointer<Float>] = []
         for q in 0..<communicator.size {
             var size: MPI_Aint = 0
             var unit: Int32 = 0
             var peer: UnsafeMutableRawPointer? = nil
             try check(MPI_Win_shared_query(win, Int32(q), &size, &unit, &peer), "MPI_Win_shared_query")
-            guard let peer, Int(size) >= count * MemoryLayout<Float>.stride else {
-                throw .invalidArgument(operation: "SharedWindow", reason: "rank \(q)'s segment is missing or too small")
+            let floats = Int(size) / MemoryLayout<Float>.stride
+            guard floats == 0 || peer != nil else {
+                throw .invalidArgument(operation: "SharedWindow", reason: "rank \(q)'s segment of \(floats) floats has no address")
             }
-            pointers.append(peer.assumingMemoryBound(to: Float.self))
+            pointers.append(UnsafeMutableBufferPointer(start: floats == 0 ? nil : peer?.assumingMemoryBound(to: Float.self), count: floats))
+        }
+        guard pointers[communicator.rank].count == count else {
+            throw .invalidArgument(operation: "SharedWindow", reason: "this rank's segment holds \(pointers[communicator.rank].count) floats, not \(count)")
         }
         segments = pointers
-        local = UnsafeMutableBufferPointer(start: base.assumingMemoryBound(to: Float.self), count: count)
+        local = pointers[communicator.rank]
         local.initialize(repeating: 0)
         try check(MPI_Win_lock_all(Int32(MPI_MODE_NOCHECK), win), "MPI_Win_lock_all")
+        // Every segment is zeroed before any rank may write into another's.
+        try synchronize()
     }
 
     /// Makes every rank's writes so far visible to every rank: fence, barrier, fence.
@@ -75,6 +85,15 @@ public final class SharedWindow: @unchecked Sendable {  // MPI_Win points at a l
         }
         try check(MPI_Win_sync(window), "MPI_Win_sync")
         try check(MPI_Barrier(communicator.handle), "MPI_Barrier")
+        try check(MPI_Win_sync(window), "MPI_Win_sync")
+    }
+
+    /// Makes this process's writes to the window so far visible to the other processes, and
+    /// theirs to it, as far as they are ordered by other synchronisation (`MPI_Win_sync`).
+    public func memoryFence() throws(MPIError) {
+        guard let window, !freed else {
+            throw .invalidArgument(operation: "SharedWindow.memoryFence", reason: "the window was freed")
+        }
         try check(MPI_Win_sync(window), "MPI_Win_sync")
     }
 

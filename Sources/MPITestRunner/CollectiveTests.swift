@@ -34,6 +34,26 @@ func runCollectiveTests(_ t: Checks, world base: Communicator) {
         try node.free()
     }
 
+    t.test("a shared window held by rank 0 alone: every rank writes its part, every rank reads all") {
+        let node = try base.splitByNode()
+        let count = 1001
+        let window = try SharedWindow(communicator: node, count: node.rank == 0 ? count : 0)
+        t.expectEqual(window.local.count, node.rank == 0 ? count : 0, "this rank's segment")
+        t.expectEqual(window.segments.map(\.count), [count] + Array(repeating: 0, count: n - 1), "segment sizes seen from rank \(node.rank)")
+        let shared = window.segments[0]
+        for i in stride(from: node.rank, to: count, by: n) { shared[i] = Float(i) * 0.5 }
+        try window.memoryFence()
+        try window.synchronize()
+        let wrong = (0..<count).filter { shared[$0] != Float($0) * 0.5 }
+        t.expect(wrong.isEmpty, "rank \(node.rank) sees every rank's writes; wrong: \(wrong.prefix(8).map { ($0, shared[$0]) })")
+        try window.synchronize()
+        try window.free()
+        t.expectThrows("a negative count", { _ = try SharedWindow(communicator: node, count: -1) }) {
+            if case .invalidArgument = $0 { return true } else { return false }
+        }
+        try node.free()
+    }
+
     // Run the data tests twice: one MPI call per collective, then forced into chunks of 7.
     for chunk in [Int(Int32.max), 7] {
         var world = base

@@ -82,6 +82,29 @@ func runTrainingTests(_ t: Checks, mpi: MPIEnvironment) {
       }
     }
 
+    t.test("AdamW and Nesterov SGD: \(w) ranks sharing one set of parameters equal 1 rank x \(globalBatch)") {
+        for optimizer in ["adamw", "nesterov"] {
+            func variant(_ batch: Int) -> TrainingConfiguration {
+                var c = config(batch: batch)
+                if optimizer == "adamw" { c.optimizer = "adamw"; c.learningRate = 0.003; c.weightDecay = 0.01 } else { c.nesterov = true }
+                return c
+            }
+            var options = RunOptions()
+            options.allreduceMode = .shared
+            let distributed = try Trainer(configuration: variant(globalBatch / w), options: options, world: world,
+                                          data: try TrainingData.load(variant(globalBatch / w)))
+            try distributed.run()
+            let reference = try Trainer(configuration: variant(globalBatch), options: RunOptions(), world: local,
+                                        data: try TrainingData.load(variant(globalBatch)))
+            try reference.run()
+            compare(params(distributed), params(reference), rtol: 1e-5, "\(optimizer): parameters")
+            for (a, b) in zip(distributed.optimizer.stateBuffers, reference.optimizer.stateBuffers) {
+                compare(Array(a.buffer), Array(b.buffer), rtol: 1e-4, "\(optimizer): \(a.name)")
+            }
+            try distributed.verifyReplicas()   // each rank's own copy, taken back from the shared one
+        }
+    }
+
     t.test("--allreduce auto reduces through shared memory on one node, and ranks must agree on the mode") {
         let c = config(batch: globalBatch / w, steps: 3)
         let data = try TrainingData.load(c)

@@ -7,12 +7,44 @@
 /// sgd.step(model.arena, learningRate: 0.05)
 /// ```
 public protocol Optimizer: AnyObject {
-    /// Applies one update with this step's learning rate.
-    func step(_ arena: ParameterArena, learningRate: Float)
+    /// Applies step `stepCount + 1`'s update with this learning rate to the elements in
+    /// `range` only, reading `arena.gradients` there, without advancing `stepCount`.
+    /// Every element is updated on its own, so updating disjoint ranges (on different ranks
+    /// sharing the parameters, say) and then calling ``finishStep()`` once equals ``step(_:learningRate:)``.
+    func update(_ arena: ParameterArena, range: Range<Int>, learningRate: Float)
     /// Named state buffers in the parameters' layout (`momentum_buffer`; `exp_avg`, `exp_avg_sq`).
     var stateBuffers: [(name: String, buffer: UnsafeMutableBufferPointer<Float>)] { get }
+    /// Moves the state buffers into `storage`, one buffer of the parameters' count for each
+    /// of ``stateBuffers`` in order, with their values unless `keepingValues` is false (when
+    /// another process has written them there already), or back into memory of the
+    /// optimizer's own when `nil`. The caller keeps `storage` alive while the optimizer uses it.
+    func placeState(in storage: [UnsafeMutableBufferPointer<Float>]?, keepingValues: Bool)
     /// Steps taken so far (restored from checkpoints; 0 means the state is fresh).
     var stepCount: Int { get set }
+}
+
+extension Optimizer {
+    /// Applies one update with this step's learning rate to every parameter.
+    public func step(_ arena: ParameterArena, learningRate: Float) {
+        update(arena, range: 0..<arena.parameterCount, learningRate: learningRate)
+        finishStep()
+    }
+
+    /// Moves the state buffers with their values (see ``placeState(in:keepingValues:)``).
+    public func placeState(in storage: [UnsafeMutableBufferPointer<Float>]?) {
+        placeState(in: storage, keepingValues: true)
+    }
+
+    /// Ends a step whose updates were applied range by range with ``update(_:range:learningRate:)``.
+    public func finishStep() { stepCount += 1 }
+}
+
+/// Places each of `buffers` in the matching storage (or back in their own memory for `nil`).
+func place(_ buffers: inout [PlaceableBuffer], in storage: [UnsafeMutableBufferPointer<Float>]?, keepingValues: Bool,
+           optimizer: String) {
+    precondition(storage == nil || storage!.count == buffers.count,
+                 "\(optimizer).placeState: \(storage!.count) buffers given, it has \(buffers.count)")
+    for i in buffers.indices { buffers[i].move(to: storage?[i], what: "\(optimizer) state", keepingValues: keepingValues) }
 }
 
 func checkRange(_ name: String, _ value: Float, _ ok: Bool, _ expected: String) throws {
@@ -39,7 +71,8 @@ public final class SGD: Optimizer {
     public let weightDecay: Float
     /// Steps taken so far (0: the state is fresh).
     public var stepCount = 0
-    private let momentumBuffer: UnsafeMutableBufferPointer<Float>
+    private var state: [PlaceableBuffer]
+    private var momentumBuffer: UnsafeMutableBufferPointer<Float> { state[0].buffer }
 
     /// Throws ``NeuralNetError/invalidHyperparameter(name:value:expected:)`` for momentum
     /// outside [0, 1), dampening outside [0, 1], negative weight decay, or nesterov without
@@ -58,28 +91,38 @@ public final class SGD: Optimizer {
         self.dampening = dampening
         self.nesterov = nesterov
         self.weightDecay = weightDecay
-        momentumBuffer = .allocate(capacity: momentum > 0 ? parameterCount : 0)
-        momentumBuffer.initialize(repeating: 0)
+        state = [PlaceableBuffer(count: momentum > 0 ? parameterCount : 0)]
     }
-    deinit { momentumBuffer.deallocate() }
+    deinit { for buffer in state { buffer.release() } }
 
     /// Named state buffers in the parameters' layout.
     public var stateBuffers: [(name: String, buffer: UnsafeMutableBufferPointer<Float>)] {
         momentum > 0 ? [("momentum_buffer", momentumBuffer)] : []
     }
 
-    /// Applies one update with this step's learning rate.
-    public func step(_ arena: ParameterArena, learningRate lr: Float) {
+    /// Moves the momentum buffer (none without momentum).
+    public func placeState(in storage: [UnsafeMutableBufferPointer<Float>]?, keepingValues: Bool) {
+        guard momentum > 0 else {
+            precondition(storage?.isEmpty ?? true, "SGD.placeState: no state without momentum")
+            return
+        }
+        place(&state, in: storage, keepingValues: keepingValues, optimizer: "SGD")
+    }
+
+    /// Applies step `stepCount + 1`'s update to the elements in `range`.
+    public func update(_ arena: ParameterArena, range: Range<Int>, learningRate lr: Float) {
         precondition(lr >= 0 && lr.isFinite, "SGD.step: learning rate \(lr) must be finite and >= 0")
-        let n = arena.parameterCount
-        precondition(momentum == 0 || momentumBuffer.count == n,
-                     "SGD.step: arena has \(n) parameters, optimizer was made for \(momentumBuffer.count)")
-        let p = arena.parameters.baseAddress!, g = arena.gradients.baseAddress!
+        precondition(momentum == 0 || momentumBuffer.count == arena.parameterCount,
+                     "SGD.step: arena has \(arena.parameterCount) parameters, optimizer was made for \(momentumBuffer.count)")
+        precondition(range.lowerBound >= 0 && range.upperBound <= arena.parameterCount, "SGD.update: range \(range) outside the arena")
+        guard !range.isEmpty else { return }
+        let n = range.count
+        let p = arena.parameters.baseAddress! + range.lowerBound, g = arena.gradients.baseAddress! + range.lowerBound
         let wd = weightDecay, mu = momentum, damp = 1 - dampening
         if mu == 0 {
             for i in 0..<n { p[i] -= lr * (g[i] + wd * p[i]) }
         } else {
-            let b = momentumBuffer.baseAddress!
+            let b = momentumBuffer.baseAddress! + range.lowerBound
             // PyTorch: the first step sets the buffer to the gradient. Four plain loops so each vectorises.
             switch (stepCount == 0, nesterov) {
             case (true, false):
@@ -97,7 +140,6 @@ public final class SGD: Optimizer {
                 }
             }
         }
-        stepCount += 1
     }
 }
 
@@ -119,8 +161,9 @@ public final class AdamW: Optimizer {
     public let weightDecay: Float
     /// Steps taken so far (0: the state is fresh).
     public var stepCount = 0
-    private let expAvg: UnsafeMutableBufferPointer<Float>
-    private let expAvgSq: UnsafeMutableBufferPointer<Float>
+    private var state: [PlaceableBuffer]
+    private var expAvg: UnsafeMutableBufferPointer<Float> { state[0].buffer }
+    private var expAvgSq: UnsafeMutableBufferPointer<Float> { state[1].buffer }
 
     /// Throws for betas outside [0, 1), negative epsilon or weight decay, naming the value.
     public init(parameterCount: Int, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8,
@@ -133,29 +176,33 @@ public final class AdamW: Optimizer {
         self.beta2 = beta2
         self.epsilon = epsilon
         self.weightDecay = weightDecay
-        expAvg = .allocate(capacity: parameterCount)
-        expAvg.initialize(repeating: 0)
-        expAvgSq = .allocate(capacity: parameterCount)
-        expAvgSq.initialize(repeating: 0)
+        state = [PlaceableBuffer(count: parameterCount), PlaceableBuffer(count: parameterCount)]
     }
-    deinit { expAvg.deallocate(); expAvgSq.deallocate() }
+    deinit { for buffer in state { buffer.release() } }
 
     /// Named state buffers in the parameters' layout.
     public var stateBuffers: [(name: String, buffer: UnsafeMutableBufferPointer<Float>)] {
         [("exp_avg", expAvg), ("exp_avg_sq", expAvgSq)]
     }
 
-    /// Applies one update with this step's learning rate.
-    public func step(_ arena: ParameterArena, learningRate lr: Float) {
+    /// Moves `exp_avg` and `exp_avg_sq`.
+    public func placeState(in storage: [UnsafeMutableBufferPointer<Float>]?, keepingValues: Bool) {
+        place(&state, in: storage, keepingValues: keepingValues, optimizer: "AdamW")
+    }
+
+    /// Applies step `stepCount + 1`'s update to the elements in `range`.
+    public func update(_ arena: ParameterArena, range: Range<Int>, learningRate lr: Float) {
         precondition(lr >= 0 && lr.isFinite, "AdamW.step: learning rate \(lr) must be finite and >= 0")
-        let n = arena.parameterCount
-        precondition(expAvg.count == n, "AdamW.step: arena has \(n) parameters, optimizer was made for \(expAvg.count)")
-        stepCount += 1
-        let t = Double(stepCount)
+        precondition(expAvg.count == arena.parameterCount,
+                     "AdamW.step: arena has \(arena.parameterCount) parameters, optimizer was made for \(expAvg.count)")
+        precondition(range.lowerBound >= 0 && range.upperBound <= arena.parameterCount, "AdamW.update: range \(range) outside the arena")
+        guard !range.isEmpty else { return }
+        let n = range.count
+        let t = Double(stepCount + 1)
         let bc1 = 1 - pow(Double(beta1), t), bc2 = 1 - pow(Double(beta2), t)
         let stepSize = Float(Double(lr) / bc1), bc2Root = Float(bc2.squareRoot())
-        let p = arena.parameters.baseAddress!, g = arena.gradients.baseAddress!
-        let m = expAvg.baseAddress!, v = expAvgSq.baseAddress!
+        let p = arena.parameters.baseAddress! + range.lowerBound, g = arena.gradients.baseAddress! + range.lowerBound
+        let m = expAvg.baseAddress! + range.lowerBound, v = expAvgSq.baseAddress! + range.lowerBound
         let decay = 1 - lr * weightDecay, b1 = beta1, b2 = beta2, eps = epsilon
         for i in 0..<n {
             p[i] *= decay

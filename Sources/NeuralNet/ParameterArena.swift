@@ -62,12 +62,14 @@ public struct TensorSpec: Sendable, Equatable {
 /// for v in arena.views { print(v.name, v.shape) }
 /// ```
 public final class ParameterArena {
-    /// Every trainable parameter, contiguous, in forward order.
-    public let parameters: UnsafeMutableBufferPointer<Float>
+    /// Every trainable parameter, contiguous, in forward order. Owned by the arena unless
+    /// placed elsewhere with ``Sequential/placeParameters(in:)``.
+    public var parameters: UnsafeMutableBufferPointer<Float> { parameterStorage.buffer }
     /// Gradients; same layout as `parameters`. Owned by the arena unless placed elsewhere
     /// with ``Sequential/placeGradients(in:)``.
-    public private(set) var gradients: UnsafeMutableBufferPointer<Float>
-    private var ownsGradients = true
+    public var gradients: UnsafeMutableBufferPointer<Float> { gradientStorage.buffer }
+    private var parameterStorage: PlaceableBuffer
+    private var gradientStorage: PlaceableBuffer
     /// Non-trainable buffers (BatchNorm running stats); may be empty.
     public let buffers: UnsafeMutableBufferPointer<Float>
     /// The trainable views, in arena order.
@@ -81,36 +83,28 @@ public final class ParameterArena {
         self.bufferViews = bufferViews
         let p = views.reduce(0) { $0 + $1.count }
         let b = bufferViews.reduce(0) { $0 + $1.count }
-        parameters = .allocate(capacity: p)
-        parameters.initialize(repeating: 0)
-        gradients = .allocate(capacity: p)
-        gradients.initialize(repeating: 0)
+        parameterStorage = PlaceableBuffer(count: p)
+        gradientStorage = PlaceableBuffer(count: p)
         buffers = .allocate(capacity: b)
         buffers.initialize(repeating: 0)
     }
 
     deinit {
-        parameters.deallocate()
-        if ownsGradients { gradients.deallocate() }
+        parameterStorage.release()
+        gradientStorage.release()
         buffers.deallocate()
     }
 
-    /// Moves the gradients (values kept) into `storage`, which the caller owns and keeps
-    /// alive while the arena uses it, or back into memory of the arena's own when `nil`.
+    /// Moves the parameters into `storage`, which the caller owns and keeps alive while the
+    /// arena uses it, or back into memory of the arena's own when `nil`. The values go along
+    /// unless `keepingValues` is false (storage that already holds them, written by another).
+    func moveParameters(to storage: UnsafeMutableBufferPointer<Float>?, keepingValues: Bool = true) {
+        parameterStorage.move(to: storage, what: "parameter", keepingValues: keepingValues)
+    }
+
+    /// Moves the gradients (values kept), like ``moveParameters(to:)``.
     func moveGradients(to storage: UnsafeMutableBufferPointer<Float>?) {
-        let target: UnsafeMutableBufferPointer<Float>
-        if let storage {
-            precondition(storage.count == gradients.count,
-                         "ParameterArena: gradient storage of \(storage.count) floats, expected \(gradients.count)")
-            target = storage
-        } else {
-            target = .allocate(capacity: gradients.count)
-        }
-        guard target.baseAddress != gradients.baseAddress else { return }
-        _ = target.update(fromContentsOf: gradients)
-        if ownsGradients { gradients.deallocate() }
-        gradients = target
-        ownsGradients = storage == nil
+        gradientStorage.move(to: storage, what: "gradient")
     }
 
     /// Number of trainable elements.
@@ -119,5 +113,43 @@ public final class ParameterArena {
     /// The trainable or buffer view with this state_dict name, if any.
     public func view(named name: String) -> ParameterView? {
         views.first { $0.name == name } ?? bufferViews.first { $0.name == name }
+    }
+}
+
+/// A float buffer in memory of its own or in storage that a caller placed it in (an MPI
+/// shared-memory window, say); moving keeps the values. Not copyable in meaning: its owner
+/// calls ``release()`` once, from its `deinit`.
+struct PlaceableBuffer {
+    private(set) var buffer: UnsafeMutableBufferPointer<Float>
+    private var owned = true
+
+    /// `count` zeros in memory of its own.
+    init(count: Int) {
+        buffer = .allocate(capacity: count)
+        buffer.initialize(repeating: 0)
+    }
+
+    /// Moves into `storage` (same count), or into memory of its own when `nil`, taking the
+    /// values along unless `keepingValues` is false (then `storage`'s values are kept).
+    mutating func move(to storage: UnsafeMutableBufferPointer<Float>?, what: String, keepingValues: Bool = true) {
+        let target: UnsafeMutableBufferPointer<Float>
+        if let storage {
+            precondition(storage.count == buffer.count,
+                         "\(what) storage of \(storage.count) floats, expected \(buffer.count)")
+            target = storage
+        } else {
+            guard !owned else { return }
+            target = .allocate(capacity: buffer.count)
+        }
+        guard target.baseAddress != buffer.baseAddress else { return }
+        if keepingValues || storage == nil { _ = target.update(fromContentsOf: buffer) }
+        if owned { buffer.deallocate() }
+        buffer = target
+        owned = storage == nil
+    }
+
+    /// Frees memory of its own (placed storage belongs to whoever placed it).
+    func release() {
+        if owned { buffer.deallocate() }
     }
 }

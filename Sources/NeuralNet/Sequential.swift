@@ -90,6 +90,21 @@ public final class Sequential {
         bindLayers()
     }
 
+    /// Moves the parameters into `storage`, with their values unless `keepingValues` is
+    /// false (when another process has written them there already), and points every layer
+    /// at it; `nil` moves them back into memory the model owns, values kept. Ranks on one
+    /// node can so train one copy of the parameters held in an MPI shared-memory window. The
+    /// caller keeps `storage` alive while the model uses it, and writes it only between passes.
+    ///
+    /// ```swift
+    /// model.placeParameters(in: shared)   // forward now reads the shared copy
+    /// model.placeParameters(in: nil)      // private again, with the latest values
+    /// ```
+    public func placeParameters(in storage: UnsafeMutableBufferPointer<Float>?, keepingValues: Bool = true) {
+        arena.moveParameters(to: storage, keepingValues: keepingValues)
+        bindLayers()
+    }
+
     /// Turns on (the default) or off the fusion of each `Conv2d` followed by a `ReLU`: fused,
     /// the convolution rectifies in the pass that writes its output and applies the mask in
     /// the pass that reads its output gradient, and the ReLU hands tensors through. Results

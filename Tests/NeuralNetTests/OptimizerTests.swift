@@ -72,6 +72,73 @@ import Testing
         #expect(adam.stateBuffers.map(\.name) == ["exp_avg", "exp_avg_sq"])
         #expect(adam.stepCount == 2)
     }
+
+    /// Updating disjoint ranges, then `finishStep`, is bit-identical to `step`: what ranks
+    /// that share the parameters (`--allreduce shared`) rely on.
+    @Test func rangeUpdatesEqualOneStep() throws {
+        let n = 1000
+        let makers: [(String, () throws -> any Optimizer)] = [
+            ("plain SGD", { try SGD(parameterCount: n, weightDecay: 0.01) }),
+            ("momentum", { try SGD(parameterCount: n, momentum: 0.9, dampening: 0.1, weightDecay: 0.01) }),
+            ("nesterov", { try SGD(parameterCount: n, momentum: 0.9, nesterov: true, weightDecay: 0.01) }),
+            ("AdamW", { try AdamW(parameterCount: n, weightDecay: 0.1) }),
+        ]
+        var rng = SeededRNG(seed: 7)
+        let p0 = (0..<n).map { _ in Float.random(in: -1...1, using: &rng) }
+        let grads = (0..<3).map { _ in (0..<n).map { _ in Float.random(in: -1...1, using: &rng) } }
+        for (name, make) in makers {
+            let whole = arena(p0, grads[0]), pieces = arena(p0, grads[0])
+            let a = try make(), b = try make()
+            for (k, g) in grads.enumerated() {
+                for i in 0..<n { whole.gradients[i] = g[i]; pieces.gradients[i] = g[i] }
+                a.step(whole, learningRate: 0.05)
+                for range in [600..<1000, 0..<17, 17..<600, 300..<300] { b.update(pieces, range: range, learningRate: 0.05) }
+                b.finishStep()
+                #expect(Array(whole.parameters) == Array(pieces.parameters), "\(name), step \(k + 1): parameters")
+                #expect(a.stateBuffers.map { Array($0.buffer) } == b.stateBuffers.map { Array($0.buffer) }, "\(name), step \(k + 1): state")
+                #expect(a.stepCount == b.stepCount)
+            }
+        }
+    }
+
+    /// Parameters, gradients and optimizer state move into storage of the caller's and back,
+    /// with their values or (when another process wrote them) without.
+    @Test func placingParametersGradientsAndState() throws {
+        let model = try ModelZoo.make("mlp:4,3,2", seed: 1)
+        let n = model.parameterCount
+        let before = Array(model.arena.parameters)
+        let storage = UnsafeMutableBufferPointer<Float>.allocate(capacity: 4 * n)
+        defer { storage.deallocate() }
+        storage.initialize(repeating: 9)
+        func part(_ k: Int) -> UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(rebasing: storage[(k * n)..<((k + 1) * n)]) }
+        let sgd = try SGD(parameterCount: n, momentum: 0.9)
+        model.placeParameters(in: part(0))
+        model.placeGradients(in: part(1))
+        sgd.placeState(in: [part(2)])
+        #expect(model.arena.parameters.baseAddress == part(0).baseAddress)
+        #expect(Array(part(0)) == before, "the values went along")
+        #expect(Array(part(2)) == Array(repeating: 0, count: n), "a fresh momentum buffer is zeros")
+        let x = Tensor(shape: [1, 4])
+        for i in 0..<4 { x.data[i] = Float(i) }
+        let out = model.forward(x)
+        let g = Tensor(shape: out.shape)
+        for i in 0..<g.count { g.data[i] = 1 }
+        model.backward(g)   // the gradients land in part(1)
+        #expect(part(1).contains { $0 != 0 && $0 != 9 })
+        sgd.step(model.arena, learningRate: 0.1)
+        let trained = Array(part(0)), momentum = Array(part(2))
+        model.placeParameters(in: nil)
+        model.placeGradients(in: nil)
+        sgd.placeState(in: nil)
+        #expect(model.arena.parameters.baseAddress != part(0).baseAddress)
+        #expect(Array(model.arena.parameters) == trained && Array(sgd.stateBuffers[0].buffer) == momentum, "back home with the latest values")
+        // Storage that already holds the values is taken as it is.
+        for i in 0..<n { part(3)[i] = Float(i) }
+        model.placeParameters(in: part(3), keepingValues: false)
+        #expect(Array(model.arena.parameters) == (0..<n).map { Float($0) })
+        model.placeParameters(in: nil)
+        #expect(Array(model.arena.parameters) == (0..<n).map { Float($0) })
+    }
 }
 
 /// Every schedule at a few steps, with and without warm-up.

@@ -1,0 +1,116 @@
+import MPI
+import NeuralNet
+
+/// `--allreduce shared`: the gradient sum and the optimizer step of ranks that share one
+/// node, through MPI-3 shared memory and without a single MPI message.
+///
+/// Two windows hold the training state. In the first, every rank's gradient arena (backward
+/// writes it in place). In the second, ONE copy of the parameters and of the optimizer
+/// state, which every rank's model and optimizer use directly. The parameters are cut into
+/// one slice per rank (cache-line aligned). After backward:
+///
+/// 1. fence and barrier: every rank's gradients are complete;
+/// 2. rank r adds every other rank's gradients of slice r into its own, in rank order, and
+///    applies the optimizer to slice r, chunk by chunk while the chunk is in cache;
+/// 3. fence and barrier: every slice is updated, and the next forward may read them.
+///
+/// Compared with an all-reduce followed by N identical optimizer steps, the gradients are
+/// read once, nothing is copied back, and each rank updates 1/N of the parameters. There is
+/// nothing to keep identical: the ranks train one set of parameters. The two barriers are
+/// the only synchronisation; no rank writes its gradients for the next step before the
+/// second, so nobody reads a half-written arena. The learning rate and step count are the
+/// same on every rank, so each slice gets exactly the update a single process would give it.
+///
+/// BatchNorm running statistics stay per rank (each rank's forward writes them) and are
+/// averaged by the trainer with an all-reduce, as in the other modes.
+final class SharedMemoryTraining {
+    /// The ranks of the node (all of the world).
+    let node: Communicator
+    private let gradientWindow: SharedWindow
+    private let stateWindow: SharedWindow
+    /// The parameters this rank sums and updates.
+    let slice: Range<Int>
+    private let mine: UnsafeMutablePointer<Float>
+    private let peers: [UnsafeMutablePointer<Float>]
+    /// Floats summed and updated at a time: with the parameters, gradients and optimizer
+    /// state of a chunk it stays within L2.
+    private let chunk = 16_384
+
+    /// Moves `model`'s gradients, parameters and `optimizer`'s state into shared memory over
+    /// `node` (every rank of the training). Rank 0's parameters and state are taken; the
+    /// others' must equal them (the trainer's start-up broadcast makes them equal).
+    /// Collective over `node`.
+    init(model: Sequential, optimizer: any Optimizer, node: Communicator) throws(MPIError) {
+        self.node = node
+        let n = model.parameterCount, ranks = node.size, me = node.rank
+        let states = optimizer.stateBuffers.count
+        let gradientWindow = try SharedWindow(communicator: node, count: n)
+        let stateWindow = try SharedWindow(communicator: node, count: me == 0 ? n * (1 + states) : 0)
+        self.gradientWindow = gradientWindow
+        self.stateWindow = stateWindow
+        let shared = stateWindow.segments[0]
+        guard shared.count == n * (1 + states), let base = shared.baseAddress else {
+            throw .invalidArgument(operation: "SharedMemoryTraining", reason: "rank 0's segment holds \(shared.count) floats, expected \(n * (1 + states))")
+        }
+        func part(_ k: Int) -> UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: base + k * n, count: n) }
+        // Rank 0 writes its values in; the others take the storage as it is after the barrier.
+        model.placeGradients(in: gradientWindow.local)
+        model.placeParameters(in: part(0), keepingValues: me == 0)
+        optimizer.placeState(in: (0..<states).map { part(1 + $0) }, keepingValues: me == 0)
+        try stateWindow.memoryFence()
+        try gradientWindow.synchronize()
+        try stateWindow.memoryFence()
+        // Slices of whole 64-byte lines, so no two ranks write one cache line.
+        let perRank = ((n + ranks - 1) / ranks + 15) / 16 * 16
+        slice = min(n, me * perRank)..<min(n, (me + 1) * perRank)
+        mine = gradientWindow.local.baseAddress!
+        peers = (0..<ranks).filter { $0 != me }.map { gradientWindow.segments[$0].baseAddress! }
+    }
+
+    /// Sums this rank's slice of every rank's gradients and applies `optimizer` to it with
+    /// `learningRate`, between the two barriers; afterwards every rank's model sees the new
+    /// parameters and the optimizer has counted the step. Returns the seconds spent in the
+    /// optimizer's update (the rest of the call is communication). Collective over the node.
+    func reduceAndUpdate(_ model: Sequential, _ optimizer: any Optimizer, learningRate: Float,
+                         timeline: Timeline?) throws(MPIError) -> Double {
+        try fenceAndBarrier()   // every rank's backward is done
+        let arena = model.arena
+        let phaseStart = timeline != nil ? MPIEnvironment.wallTime() : 0
+        var updateSeconds = 0.0
+        var lo = slice.lowerBound
+        while lo < slice.upperBound {
+            let hi = min(lo + chunk, slice.upperBound)
+            for peer in peers { addSlice(mine + lo, peer + lo, hi - lo) }
+            let updateStart = MPIEnvironment.wallTime()
+            optimizer.update(arena, range: lo..<hi, learningRate: learningRate)
+            updateSeconds += MPIEnvironment.wallTime() - updateStart
+            lo = hi
+        }
+        if let timeline { timeline.record(.bucket, phaseStart, MPIEnvironment.wallTime(), detail: 0) }
+        try fenceAndBarrier()   // every slice is updated
+        optimizer.finishStep()
+        return updateSeconds
+    }
+
+    private func fenceAndBarrier() throws(MPIError) {
+        try stateWindow.memoryFence()
+        try gradientWindow.synchronize()
+        try stateWindow.memoryFence()
+    }
+
+    /// Moves everything back into each rank's own memory (values kept) and frees the
+    /// windows. Collective over the node: every rank leaves training through here.
+    func stop(_ model: Sequential, _ optimizer: any Optimizer) {
+        model.placeParameters(in: nil)
+        model.placeGradients(in: nil)
+        optimizer.placeState(in: nil)
+        try? gradientWindow.free()
+        try? stateWindow.free()
+        try? node.free()
+    }
+}
+
+/// `dst[i] += src[i]` for `count` floats.
+private func addSlice(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ count: Int) {
+    for i in 0..<count { dst[i] += src[i] }
+}
