@@ -86,7 +86,7 @@ final class SharedMemoryTraining {
             updateSeconds += MPIEnvironment.wallTime() - updateStart
             lo = hi
         }
-        if let timeline { timeline.record(.bucket, phaseStart, MPIEnvironment.wallTime(), detail: 0) }
+        if let timeline { timeline.record(.sharedUpdate, phaseStart, MPIEnvironment.wallTime()) }
         try fenceAndBarrier()   // every slice is updated
         optimizer.finishStep()
         return updateSeconds

@@ -9,8 +9,10 @@ import MPI
 /// share a clock; across machines the alignment is as good as the barrier.
 public final class Timeline {
     /// Span names; an event stores an index into this list.
-    static let names = ["forward", "backward", "optimizer", "all-reduce wait", "all-reduce bucket"]
-    enum Kind: Int32 { case forward = 0, backward, optimizer, wait, bucket }
+    static let names = ["forward", "backward", "optimizer", "all-reduce wait", "all-reduce bucket", "shared sum and update"]
+    /// `sharedUpdate`: under `--allreduce shared`, this rank summing and updating its slice
+    /// (inside the wait, between its two barriers).
+    enum Kind: Int32 { case forward = 0, backward, optimizer, wait, bucket, sharedUpdate }
 
     private var kinds: [Int32] = []
     private var details: [Int32] = []   // bucket index, or -1
@@ -64,7 +66,7 @@ public final class Timeline {
                 let kind = Int(allKinds[j])
                 var name = Timeline.names[kind]
                 if allDetails[j] >= 0 { name += " \(allDetails[j])" }
-                let tid = kind == Int(Kind.bucket.rawValue) ? 1 : 0
+                let tid = kind == Int(Kind.bucket.rawValue) || kind == Int(Kind.sharedUpdate.rawValue) ? 1 : 0
                 out += String(format: ",\n{\"name\":\"%@\",\"ph\":\"X\",\"pid\":%d,\"tid\":%d,\"ts\":%.1f,\"dur\":%.1f}",
                               name, r, tid, allStarts[j] * 1e6, max(0, allEnds[j] - allStarts[j]) * 1e6)
             }

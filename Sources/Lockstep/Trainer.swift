@@ -70,14 +70,16 @@ public struct StepProgress: Sendable {
     public var learningRate: Float
 }
 
-/// The data-parallel coordinator: one per rank, each holding a full model replica.
+/// The data-parallel coordinator: one per rank, each holding a model.
 ///
 /// Every step, each rank runs forward and backward on its own shard of the global batch;
-/// gradient buckets are all-reduced (summed) with non-blocking calls that overlap the
-/// rest of backward; the loss gradient is pre-scaled by `1/(worldSize x accumulate)` so
-/// the sum is the global mean; then every rank applies the same optimizer step with the
-/// same learning rate, so replicas stay bit-identical. Rank 0 alone reports, writes
-/// metrics and writes checkpoints.
+/// the loss gradient is pre-scaled by `1/(worldSize x accumulate)` so the sum is the
+/// global mean. Across nodes each rank holds a full replica: gradient buckets are
+/// all-reduced (summed) with non-blocking calls that overlap the rest of backward, then
+/// every rank applies the same optimizer step with the same learning rate, so replicas
+/// stay bit-identical. Within one node (`--allreduce auto|shared`) the ranks' models use
+/// one copy of the parameters in shared memory, and each rank sums and updates its slice
+/// (``SharedMemoryTraining``). Rank 0 alone reports, writes metrics and writes checkpoints.
 ///
 /// ```swift
 /// let data = try TrainingData.load(config)

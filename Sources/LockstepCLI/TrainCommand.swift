@@ -114,7 +114,7 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Continue from the newest complete checkpoint in --checkpoint-dir.") var resume = false
     @Option(help: "Continue from this checkpoint directory (or store directory).") var resumeFrom: String?
     @Option(help: "Append JSON-lines metrics to this file (rank 0).") var metrics: String?
-    @Option(help: "Compare a checksum of every rank's parameters every N steps (0: off).") var checkReplicas = 0
+    @Option(help: "Compare a checksum of every rank's parameters every N steps (0: off; with --allreduce shared the ranks share one copy).") var checkReplicas = 0
     @Option(help: "Write a Chrome-trace timeline (chrome://tracing, Perfetto) of every rank's forward, backward, bucket all-reduces and optimizer step.") var timeline: String?
     @Option(help: "Steps the timeline records.") var timelineSteps = 50
     @Option(help: "Gradient all-reduce: auto (shared on one node, else overlap), overlap (non-blocking buckets during backward), blocking (one call after backward), shared (every rank on one node: gradients summed and one copy of the parameters updated in shared memory, each rank its slice).")
