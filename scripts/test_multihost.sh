@@ -149,10 +149,22 @@ out=$("$bin" inspect "$work/D1" --compare "$work/D2" --rtol 1e-6 2>&1); status=$
 if [ $status -eq 0 ] && grep -q "largest relative difference" <<<"$out"; then
     ok "multi-host and single-host parameters agree (inspect --compare --rtol 1e-6: $(grep -o 'largest relative difference [^ ]*' <<<"$out"))"
 else bad "multi-host and single-host parameters differ (exit $status)" "$out"; fi
-out=$(mpi_ns 120 "$work/hostfile" -np 4 "$bin" "${train[@]}" --allreduce shared 2>&1); status=$?
-if [ $status -eq 2 ] && grep -q "needs every rank on one node" <<<"$out" && [ "$(grep -c "needs every rank on one node" <<<"$out")" -eq 1 ]; then
-    ok "--allreduce shared across hosts is refused once, with exit 2"
-else bad "--allreduce shared across hosts (exit $status)" "$out"; fi
+# --allreduce shared across hosts is hierarchical: each host sums in shared memory and
+# keeps its own copy, each local rank all-reduces its slice with the other host's.
+rx1=$(rx_bytes p2); rx2=$(rx_bytes p3)
+out=$(mpi_ns 120 "$work/hostfile" -np 4 "$bin" "${train[@]}" --allreduce shared --check-replicas 1 --checkpoint-dir "$work/D4" 2>&1); status=$?
+moved=$(( $(rx_bytes p2) - rx1 + $(rx_bytes p3) - rx2 ))
+if [ $status -eq 0 ] && grep -q "on each of 2 nodes" <<<"$out" && [ -f "$work/D4/latest" ]; then
+    ok "--allreduce shared across 2 hosts runs hierarchically, the hosts' copies checked equal every step ($((moved / 1000000)) MB crossed)"
+else bad "--allreduce shared across 2 hosts (exit $status)" "$out"; fi
+out=$("$bin" inspect "$work/D4" --compare "$work/D2" --rtol 1e-5 2>&1); status=$?
+if [ $status -eq 0 ] && grep -q "largest relative difference" <<<"$out"; then
+    ok "hierarchical and single-host parameters agree (--rtol 1e-5: $(grep -o 'largest relative difference [^ ]*' <<<"$out"))"
+else bad "hierarchical and single-host parameters differ (exit $status)" "$out"; fi
+out=$(mpi_ns 120 "$work/hostfile" -np 3 "$bin" "${train[@]}" --allreduce shared 2>&1); status=$?
+if [ $status -eq 2 ] && [ "$(grep -c "the same number of ranks on every node" <<<"$out")" -eq 1 ]; then
+    ok "--allreduce shared over hosts with 2 and 1 ranks is refused once, with exit 2"
+else bad "--allreduce shared over unequal hosts (exit $status)" "$out"; fi
 out=$(timeout 120 bash "$root/scripts/mpirun.sh" -np 4 "$bin" "${train[@]}" --seed 7 --checkpoint-dir "$work/D3" 2>&1); status=$?
 if [ $status -eq 0 ]; then out=$("$bin" inspect "$work/D1" --compare "$work/D3" --rtol 1e-6 2>&1); status=$?; else status="run failed: $status"; fi
 if [ "$status" = 1 ]; then ok "a run with another seed is told apart (inspect exits 1)"

@@ -8,12 +8,15 @@ public enum AllreduceMode: String, Sendable, CaseIterable {
     case overlap
     /// One blocking `MPI_Allreduce` over the whole gradient arena after backward.
     case blocking
-    /// Every rank on one node: the gradient arenas, one copy of the parameters and the
-    /// optimizer state live in MPI-3 shared memory; after backward each rank sums its slice
-    /// of every rank's gradients and updates that slice of the parameters, with no MPI
-    /// messages and no copies (``SharedMemoryTraining``).
+    /// The ranks of a node share one copy of the parameters and the optimizer state in
+    /// MPI-3 shared memory, with their gradient arenas; after backward each rank sums its
+    /// slice of every rank's gradients and updates that slice, with no copies and, on one
+    /// node, no MPI messages. On several nodes (the same number of ranks on each), each
+    /// rank all-reduces its summed slice with the same slice on the other nodes before
+    /// updating it (hierarchical; ``SharedMemoryTraining``).
     case shared
-    /// `shared` when every rank is on one node, else `overlap` (the default).
+    /// `shared` when every rank is on one node, else `overlap` (the default): across nodes
+    /// a network hides bucket all-reduces behind backward, and `shared` is asked for.
     case auto
 }
 

@@ -21,11 +21,20 @@ import NeuralNet
 /// second, so nobody reads a half-written arena. The learning rate and step count are the
 /// same on every rank, so each slice gets exactly the update a single process would give it.
 ///
+/// Across several nodes with the same number of ranks each, every node keeps its own shared
+/// copy (a replica per node), and step 2 becomes hierarchical: rank r sums slice r over its
+/// node, all-reduces that slice with the ranks of local rank r on the other nodes (`across`,
+/// one rank per node, all holding the same slice), then updates it. Each rank sends only
+/// 1/L of the gradients over the network (L ranks per node), and the L all-reduces of a
+/// node run side by side, so a node's network traffic is that of one rank.
+///
 /// BatchNorm running statistics stay per rank (each rank's forward writes them) and are
 /// averaged by the trainer with an all-reduce, as in the other modes.
 final class SharedMemoryTraining {
-    /// The ranks of the node (all of the world).
+    /// The ranks of this node.
     let node: Communicator
+    /// One rank per node, all with this rank's local rank (nil on a single node).
+    let across: Communicator?
     private let gradientWindow: SharedWindow
     private let stateWindow: SharedWindow
     /// The parameters this rank sums and updates.
@@ -37,11 +46,13 @@ final class SharedMemoryTraining {
     private let chunk = 16_384
 
     /// Moves `model`'s gradients, parameters and `optimizer`'s state into shared memory over
-    /// `node` (every rank of the training). Rank 0's parameters and state are taken; the
-    /// others' must equal them (the trainer's start-up broadcast makes them equal).
-    /// Collective over `node`.
-    init(model: Sequential, optimizer: any Optimizer, node: Communicator) throws(MPIError) {
+    /// `node`. The node's rank 0's parameters and state are taken; the others' must equal
+    /// them (the trainer's start-up broadcast makes them equal). With several nodes,
+    /// `across` links the ranks of this local rank on every node, and every node must have
+    /// as many ranks as this one. Collective over the world.
+    init(model: Sequential, optimizer: any Optimizer, node: Communicator, across: Communicator?) throws(MPIError) {
         self.node = node
+        self.across = across
         let n = model.parameterCount, ranks = node.size, me = node.rank
         let states = optimizer.stateBuffers.count
         let gradientWindow = try SharedWindow(communicator: node, count: n)
@@ -77,14 +88,25 @@ final class SharedMemoryTraining {
         let arena = model.arena
         let phaseStart = timeline != nil ? MPIEnvironment.wallTime() : 0
         var updateSeconds = 0.0
-        var lo = slice.lowerBound
-        while lo < slice.upperBound {
-            let hi = min(lo + chunk, slice.upperBound)
-            for peer in peers { addSlice(mine + lo, peer + lo, hi - lo) }
+        if let across {
+            // Sum over the node, all-reduce the slice over the nodes, then update.
+            for peer in peers { addSlice(mine + slice.lowerBound, peer + slice.lowerBound, slice.count) }
+            if !slice.isEmpty {
+                try across.allreduce(UnsafeMutableBufferPointer(start: mine + slice.lowerBound, count: slice.count), op: .sum)
+            }
             let updateStart = MPIEnvironment.wallTime()
-            optimizer.update(arena, range: lo..<hi, learningRate: learningRate)
-            updateSeconds += MPIEnvironment.wallTime() - updateStart
-            lo = hi
+            optimizer.update(arena, range: slice, learningRate: learningRate)
+            updateSeconds = MPIEnvironment.wallTime() - updateStart
+        } else {
+            var lo = slice.lowerBound
+            while lo < slice.upperBound {
+                let hi = min(lo + chunk, slice.upperBound)
+                for peer in peers { addSlice(mine + lo, peer + lo, hi - lo) }
+                let updateStart = MPIEnvironment.wallTime()
+                optimizer.update(arena, range: lo..<hi, learningRate: learningRate)
+                updateSeconds += MPIEnvironment.wallTime() - updateStart
+                lo = hi
+            }
         }
         if let timeline { timeline.record(.sharedUpdate, phaseStart, MPIEnvironment.wallTime()) }
         try fenceAndBarrier()   // every slice is updated
@@ -107,6 +129,7 @@ final class SharedMemoryTraining {
         try? gradientWindow.free()
         try? stateWindow.free()
         try? node.free()
+        try? across?.free()
     }
 }
 

@@ -46,6 +46,9 @@ public struct TrainingPlan: Sendable {
     /// How gradients are summed in this run (`auto` resolved: `shared`, `overlap` or
     /// `blocking`; `overlap` for one rank, which sums nothing).
     public var allreduce: AllreduceMode = .overlap
+    /// With `shared`: the nodes, each with its own shared copy (more than 1: the slices are
+    /// all-reduced across nodes).
+    public var nodes = 1
 }
 
 /// Progress within an epoch.
@@ -105,6 +108,8 @@ public final class Trainer {
     let buckets: GradientBuckets
     /// The shared-memory gradient sum and update while `run` uses `--allreduce shared`.
     private var sharedMemory: SharedMemoryTraining?
+    /// Nodes that `sharedMemory` spans (1: one node, no MPI in the step).
+    private var sharedNodes = 1
     let input: Tensor
     let labels: UnsafeMutableBufferPointer<Int32>
     let metrics: MetricsLog?
@@ -313,20 +318,30 @@ public final class Trainer {
             throw CollectiveError("ranks were started with different --allreduce modes (\(codes[-bounds[1]].rawValue) and \(codes[bounds[0]].rawValue)); give every rank the same")
         }
         guard world.size > 1, requested == .shared || requested == .auto else { return }
-        let node = try world.splitByNode()
-        guard node.size == world.size else {
+        let node = try options.ranksPerNode.map { per in try world.split(color: world.rank / max(1, per))! } ?? world.splitByNode()
+        // Local rank r owns the same slice on every node only if the nodes are alike.
+        var sizes = [node.size, -node.size]
+        try world.allreduce(&sizes, op: .max)
+        let nodes = world.size / node.size
+        let alike = sizes[0] == -sizes[1]
+        guard node.size > 1 && alike && (nodes == 1 || requested == .shared) else {
             try node.free()
             if requested == .shared {
-                throw CollectiveError("--allreduce shared needs every rank on one node, but these \(world.size) ranks span several nodes; use --allreduce overlap or blocking")
+                throw CollectiveError(alike
+                    ? "--allreduce shared needs several ranks on a node, but every node runs one rank; use --allreduce overlap or blocking"
+                    : "--allreduce shared needs the same number of ranks on every node, but the nodes run between \(-sizes[1]) and \(sizes[0]); start as many ranks on each node (mpirun --map-by ppr:N:node), or use --allreduce overlap")
             }
             return   // auto across nodes: overlap
         }
+        let across = nodes > 1 ? try world.split(color: node.rank, key: world.rank) : nil
         do {
-            sharedMemory = try SharedMemoryTraining(model: model, optimizer: optimizer, node: node)
+            sharedMemory = try SharedMemoryTraining(model: model, optimizer: optimizer, node: node, across: across)
         } catch {
             try? node.free()
+            try? across?.free()
             throw error
         }
+        sharedNodes = nodes
         buckets.mode = .shared
     }
 
@@ -438,7 +453,8 @@ public final class Trainer {
             globalBatch: configuration.batchSize * world.size * configuration.accumulate,
             stepsPerEpoch: stepsPerEpoch, totalSteps: min(totalSteps, configuration.maxSteps ?? Int.max),
             startStep: step, startEpoch: epoch, buckets: buckets.ranges.count, resumedFrom: resumedFrom,
-            allreduce: sharedMemory != nil ? .shared : buckets.mode == .auto ? .overlap : buckets.mode)
+            allreduce: sharedMemory != nil ? .shared : buckets.mode == .auto ? .overlap : buckets.mode,
+            nodes: sharedMemory != nil ? sharedNodes : 1)
     }
 
     private func emit(_ event: TrainingEvent) {

@@ -114,6 +114,10 @@ public struct RunOptions: Sendable {
     public var timelineSteps = 50
     /// How gradients are all-reduced (see ``AllreduceMode``).
     public var allreduceMode = AllreduceMode.auto
+    /// Groups of this many consecutive ranks act as the shared-memory nodes, instead of the
+    /// nodes `MPI_Comm_split_type` finds: for testing the multi-node `shared` path on one
+    /// machine. Nil (the default) uses the real nodes.
+    public var ranksPerNode: Int? = nil
 
     public init() {}
 }

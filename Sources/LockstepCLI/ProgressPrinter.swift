@@ -98,6 +98,8 @@ final class ProgressPrinter {
     /// How the plan sums gradients, for the start-up line.
     static func reduction(_ plan: TrainingPlan) -> String {
         switch plan.allreduce {
+        case .shared where plan.nodes > 1:
+            return "gradients summed in shared memory on each of \(plan.nodes) nodes, slices all-reduced across them"
         case .shared: return "gradients summed in shared memory, one shared copy of the parameters"
         case .blocking: return "one blocking all-reduce"
         default: return "\(plan.buckets) all-reduce bucket\(plan.buckets == 1 ? "" : "s")"

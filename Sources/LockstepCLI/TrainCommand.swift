@@ -117,7 +117,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Compare a checksum of every rank's parameters every N steps (0: off; with --allreduce shared the ranks share one copy).") var checkReplicas = 0
     @Option(help: "Write a Chrome-trace timeline (chrome://tracing, Perfetto) of every rank's forward, backward, bucket all-reduces and optimizer step.") var timeline: String?
     @Option(help: "Steps the timeline records.") var timelineSteps = 50
-    @Option(help: "Gradient all-reduce: auto (shared on one node, else overlap), overlap (non-blocking buckets during backward), blocking (one call after backward), shared (every rank on one node: gradients summed and one copy of the parameters updated in shared memory, each rank its slice).")
+    @Option(help: "Gradient all-reduce: auto (shared on one node, else overlap), overlap (non-blocking buckets during backward), blocking (one call after backward), shared (gradients summed and one copy of the parameters per node updated in shared memory, each rank its slice; across nodes, hierarchical: needs the same number of ranks on each node).")
     var allreduce: AllreduceMode = .auto
     @Option(help: "When not on a terminal, print a progress line every N steps (0: per epoch).") var logEvery = 0
     @Option(help: "Progress display: auto (a live bar on a terminal, lines under mpirun or in a log), bar, lines.") var progress: ProgressMode = .auto

@@ -105,6 +105,57 @@ func runTrainingTests(_ t: Checks, mpi: MPIEnvironment) {
         }
     }
 
+    if w >= 4 && w % 2 == 0 {
+        t.test("--allreduce shared across \(w / 2) simulated nodes of 2 ranks (hierarchical) equals 1 rank x \(globalBatch)") {
+            for model in ["mlp:784,64,32,10", "seed-cnn"] {
+                var options = RunOptions()
+                options.allreduceMode = .shared
+                options.ranksPerNode = 2
+                options.checkReplicasEvery = 1   // each node has its own copy: they must agree bit for bit
+                let c = config(model, batch: globalBatch / w)
+                let distributed = try Trainer(configuration: c, options: options, world: world, data: try TrainingData.load(c))
+                var plan: TrainingPlan?
+                distributed.onEvent = { if case .started(let p) = $0 { plan = p } }
+                try distributed.run()
+                if world.rank == 0 {
+                    t.expectEqual(plan?.allreduce, .shared, "\(model): the plan")
+                    t.expectEqual(plan?.nodes, w / 2, "\(model): nodes in the plan")
+                }
+                let single = config(model, batch: globalBatch)
+                let reference = try Trainer(configuration: single, options: RunOptions(), world: local, data: try TrainingData.load(single))
+                try reference.run()
+                compare(params(distributed), params(reference), rtol: 1e-5, "\(model): parameters")
+                try distributed.verifyReplicas()
+            }
+        }
+    }
+
+    if w > 1 {
+        t.test("--allreduce shared refuses nodes of one rank or of unequal sizes; auto falls back to overlap") {
+            let c = config(batch: globalBatch / w, steps: 2)
+            let data = try TrainingData.load(c)
+            // w = 2 or 4: nodes of 1 rank; w = 3: nodes of 2 and 1 ranks.
+            let perNode = w == 3 ? 2 : 1
+            var shared = RunOptions()
+            shared.allreduceMode = .shared
+            shared.ranksPerNode = perNode
+            do {
+                try Trainer(configuration: c, options: shared, world: world, data: data).run()
+                t.expect(false, "--allreduce shared with nodes of \(perNode) was not refused")
+            } catch let error as CollectiveError {
+                let expected = w == 3 ? "the same number of ranks on every node" : "every node runs one rank"
+                t.expect(error.message.contains(expected), "message: \(error.message)")
+            }
+            var auto = RunOptions()
+            auto.ranksPerNode = perNode
+            let trainer = try Trainer(configuration: c, options: auto, world: world, data: data)
+            var plan: TrainingPlan?
+            trainer.onEvent = { if case .started(let p) = $0 { plan = p } }
+            try trainer.run()
+            if world.rank == 0 { t.expectEqual(plan?.allreduce, .overlap, "auto's choice") }
+        }
+    }
+
     t.test("--allreduce auto reduces through shared memory on one node, and ranks must agree on the mode") {
         let c = config(batch: globalBatch / w, steps: 3)
         let data = try TrainingData.load(c)
