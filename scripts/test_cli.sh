@@ -136,6 +136,14 @@ out=$(timeout 120 bash "$mpirun_sh" -np 2 "$bin" train "${small[@]}" --max-steps
 if [ $? -eq 0 ] && grep -q "all-reduce bucket" <<<"$out"; then ok "--allreduce overlap uses the bucketed all-reduce"
 else bad "--allreduce overlap" "$out"; fi
 expect_error "an unknown --allreduce mode is refused" "allreduce" "$bin" train "${small[@]}" --allreduce ring
+# One rank failing mid-run (rank 0 cannot write a checkpoint: latest.tmp is a directory)
+# must end the job with that rank's error, in every mode: the other rank is already in the
+# next step and must not be left waiting (nor rank 0 wait for it in a collective cleanup).
+for mode in auto overlap; do
+    rm -rf "$work/ckfail"; mkdir -p "$work/ckfail/latest.tmp/x"
+    expect_error "rank 0 failing to write a checkpoint mid-run ends the job (--allreduce $mode)" "rank 0 of 2.*latest.tmp" \
+        bash "$mpirun_sh" -np 2 "$bin" train "${small[@]}" --epochs 2 --checkpoint-every 3 --checkpoint-dir "$work/ckfail" --allreduce "$mode"
+done
 
 # --- bench step: throughput and the per-layer table --------------------------------------
 out=$(timeout 120 "$bin" bench step --model seed-cnn --seconds 0.3 --layers 2>&1)

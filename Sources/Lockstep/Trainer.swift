@@ -233,11 +233,28 @@ public final class Trainer {
     // MARK: - The loop
 
     /// Trains to the end (all epochs, or `maxSteps`), evaluating after every epoch and
-    /// writing checkpoints as configured. Collective.
+    /// writing checkpoints as configured. Collective. A ``CollectiveError`` is raised on
+    /// every rank alike; after any other error, which may be one rank's alone, the caller
+    /// must end the job with `MPI_Abort` (as `lockstep` does), because the other ranks may
+    /// be waiting for this one.
     @discardableResult
     public func run() throws -> TrainingSummary {
         try startSharedMemory()
-        defer { stopSharedMemory() }
+        let summary: TrainingSummary
+        do {
+            summary = try trainToTheEnd()
+        } catch let error as CollectiveError {
+            stopSharedMemory()   // raised on every rank alike: every rank is here to free together
+            throw error
+        }
+        // Any other error may be this rank's alone (a checkpoint it could not write, say):
+        // freeing the windows is collective and would wait for ranks that are still
+        // training, so the windows are left to MPI_Abort, which the caller must call.
+        stopSharedMemory()
+        return summary
+    }
+
+    private func trainToTheEnd() throws -> TrainingSummary {
         let c = configuration
         let runStart = MPIEnvironment.wallTime()
         var trainSeconds = 0.0, computeTotal = 0.0, waitTotal = 0.0, samplesTotal = 0
