@@ -38,9 +38,9 @@ public final class ReLU: ElementwiseActivation, Layer {
     public override init() {}
     /// PyTorch-style repr of this layer.
     public var description: String { "ReLU()" }
-    /// Set by ``Sequential`` when the layer before is a ``Conv2d`` that applies this rectifier
-    /// itself (in its output pass, and its mask in its gradient pass): then this layer hands
-    /// tensors through unchanged.
+    /// Set by ``Sequential`` when the layer before is a ``Conv2d`` or a ``BatchNorm`` that
+    /// applies this rectifier itself (in its output pass, and its mask in its gradient
+    /// pass): then this layer hands tensors through unchanged.
     var fusedIntoPrevious = false
     /// x: [N, ...] -> [N, ...]
     public func forward(_ x: Tensor) -> Tensor {

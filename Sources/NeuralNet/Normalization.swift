@@ -24,6 +24,9 @@ public class BatchNorm: Layer {
     private var invStd: [Float]
     private var cachedShape: [Int] = []
     private var usedBatchStats = true
+    /// Set by ``Sequential`` when a ``ReLU`` follows: the output pass rectifies, and backward
+    /// masks the incoming gradient itself; results are bit-identical to the separate layers.
+    var fusesReLU = false
 
     init(features: Int, epsilon: Float, momentum: Float, spatial: Bool) {
         precondition(features > 0, "BatchNorm: features \(features) must be positive")
@@ -104,9 +107,17 @@ public class BatchNorm: Layer {
                 for b in 0..<n {
                     let off = (b * features + c) * plane
                     let p = x.data + off, xh = normalized.data + off, y = output.data + off
-                    for q in 0..<plane {
-                        xh[q] = (p[q] - mean) * istd
-                        y[q] = g * xh[q] + bt
+                    if fusesReLU {
+                        for q in 0..<plane {
+                            xh[q] = (p[q] - mean) * istd
+                            let v = g * xh[q] + bt
+                            y[q] = v > 0 ? v : 0
+                        }
+                    } else {
+                        for q in 0..<plane {
+                            xh[q] = (p[q] - mean) * istd
+                            y[q] = g * xh[q] + bt
+                        }
                     }
                 }
             }
@@ -115,17 +126,24 @@ public class BatchNorm: Layer {
         return output
     }
 
-    /// dy -> dx; dγ += Σ dy·x̂, dβ += Σ dy
+    /// dy -> dx; dγ += Σ dy·x̂, dβ += Σ dy (dy masked by the output first when a ReLU is fused)
     public func backward(_ dy: Tensor, computeInputGradient: Bool) -> Tensor? {
         precondition(dy.shape == output.shape, "\(description).backward: gradient \(dy.shape), output \(output.shape)")
         let n = dy.shape[0], plane = spatial ? dy.shape[2] * dy.shape[3] : 1, m = Float(n * plane)
+        // With the ReLU fused, the masked gradient goes into gradInput, which the input
+        // gradient then overwrites element by element.
+        let source = fusesReLU ? gradInput.data : dy.data
         invStd.withUnsafeBufferPointer { inv in
             for c in 0..<features {
                 var sdy: Float = 0, sdyx: Float = 0
                 for b in 0..<n {
                     let off = (b * features + c) * plane
-                    sdy += vectorSum(dy.data + off, plane)
-                    sdyx += vectorDot(dy.data + off, normalized.data + off, plane)
+                    if fusesReLU {
+                        let g = dy.data + off, y = output.data + off, masked = gradInput.data + off
+                        for q in 0..<plane { masked[q] = g[q] * (y[q] > 0 ? 1 : 0) }   // as ReLU.backward
+                    }
+                    sdy += vectorSum(source + off, plane)
+                    sdyx += vectorDot(source + off, normalized.data + off, plane)
                 }
                 gammaGrad[c] += sdyx
                 betaGrad[c] += sdy
@@ -133,7 +151,7 @@ public class BatchNorm: Layer {
                 let k = gamma[c] * inv[c], meanDy = sdy / m, meanDyx = sdyx / m
                 for b in 0..<n {
                     let off = (b * features + c) * plane
-                    let g = dy.data + off, xh = normalized.data + off, dx = gradInput.data + off
+                    let g = source + off, xh = normalized.data + off, dx = gradInput.data + off
                     if usedBatchStats {
                         for q in 0..<plane { dx[q] = k * (g[q] - meanDy - xh[q] * meanDyx) }
                     } else {

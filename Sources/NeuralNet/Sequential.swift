@@ -105,9 +105,9 @@ public final class Sequential {
         bindLayers()
     }
 
-    /// Turns on (the default) or off the fusion of each `Conv2d` followed by a `ReLU`: fused,
-    /// the convolution rectifies in the pass that writes its output and applies the mask in
-    /// the pass that reads its output gradient, and the ReLU hands tensors through. Results
+    /// Turns on (the default) or off the fusion of each `Conv2d` or `BatchNorm` followed by a
+    /// `ReLU`: fused, the first layer rectifies in the pass that writes its output and applies
+    /// the mask in the pass that reads its output gradient, and the ReLU hands tensors through. Results
     /// are bit-identical either way; fusion saves one sweep over the activations in forward
     /// and one in backward. Turning it off is for comparing and debugging.
     ///
@@ -118,6 +118,10 @@ public final class Sequential {
         for (a, b) in zip(layers, layers.dropFirst()) {
             if let conv = a as? Conv2d, let relu = b as? ReLU {
                 conv.fusesReLU = enabled
+                relu.fusedIntoPrevious = enabled
+            }
+            if let norm = a as? BatchNorm, let relu = b as? ReLU {
+                norm.fusesReLU = enabled
                 relu.fusedIntoPrevious = enabled
             }
         }

@@ -139,6 +139,38 @@ import Testing
         #expect(fused.forward(x).values == separate.forward(x).values)
     }
 
+    @Test func batchNormReLUFusionIsBitIdenticalToSeparateLayers() throws {
+        func make() throws -> Sequential {
+            try Sequential(inputShape: [2, 9, 9], [
+                Conv2d(2, 6, kernelSize: 3, padding: 1), BatchNorm2d(6), ReLU(), MaxPool2d(kernelSize: 2),
+                Flatten(), Linear(6 * 4 * 4, 5), BatchNorm1d(5), ReLU(), Linear(5, 3),
+            ], seed: 4)
+        }
+        let fused = try make(), separate = try make()
+        separate.setLayerFusion(false)
+        #expect((fused.layers[1] as? BatchNorm)?.fusesReLU == true && (fused.layers[2] as? ReLU)?.fusedIntoPrevious == true)
+        #expect((fused.layers[6] as? BatchNorm)?.fusesReLU == true && (fused.layers[7] as? ReLU)?.fusedIntoPrevious == true)
+        #expect((separate.layers[1] as? BatchNorm)?.fusesReLU == false && (separate.layers[6] as? BatchNorm)?.fusesReLU == false)
+        let x = randomTensor([6, 2, 9, 9], seed: 9)
+        let labels: [Int32] = [0, 2, 1, 1, 0, 2]
+        for model in [fused, separate] {
+            let ce = CrossEntropyLoss()
+            let sgd = try SGD(parameterCount: model.parameterCount, momentum: 0.9)
+            for _ in 0..<3 {
+                model.zeroGradients()
+                _ = labels.withUnsafeBufferPointer { ce.forward(model.forward(x), labels: $0) }
+                model.backward(ce.backward())
+                sgd.step(model.arena, learningRate: 0.1)
+            }
+        }
+        #expect(Array(fused.arena.parameters) == Array(separate.arena.parameters))
+        #expect(Array(fused.arena.gradients) == Array(separate.arena.gradients))
+        #expect(Array(fused.arena.buffers) == Array(separate.arena.buffers))
+        #expect(fused.arena.gradients.contains { $0 != 0 })
+        fused.setTraining(false); separate.setTraining(false)
+        #expect(fused.forward(x).values == separate.forward(x).values)
+    }
+
     @Test func evaluationModeDisablesDropout() throws {
         let m = try Sequential(inputShape: [8], [Linear(8, 8), Dropout(p: 0.5)], seed: 1)
         let x = randomTensor([4, 8], seed: 5)
