@@ -21,12 +21,7 @@ case "$reps$steps" in *[!0-9]*) echo "bench.sh: --reps and --steps take whole nu
 [ "$reps" -ge 1 ] && [ "$steps" -ge 1 ] || { echo "bench.sh: --reps and --steps must be at least 1" >&2; exit 2; }
 
 bash scripts/bootstrap.sh >/dev/null
-if ! log=$(swift build -c release --product lockstep 2>&1); then
-    echo "$log" | grep -E "error" | head -n 20
-    echo "$(basename "$0"): the build failed" >&2
-    exit 1
-fi
-echo "$log" | tail -n 1
+bash scripts/build_release.sh
 bin=.build/release/lockstep
 mkdir -p "$out"
 echo "bench.sh: results in $out ($(nproc) cores, $reps repetitions, $steps steps per training run)"

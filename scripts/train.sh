@@ -9,12 +9,7 @@ cd "$(dirname "$0")/.."
 
 bash scripts/bootstrap.sh
 echo "train.sh: building lockstep (release)"
-if ! log=$(swift build -c release --product lockstep 2>&1); then
-    echo "$log" | grep -E "error" | head -n 20
-    echo "$(basename "$0"): the build failed" >&2
-    exit 1
-fi
-echo "$log" | tail -n 1
+bash scripts/build_release.sh
 bin=.build/release/lockstep
 ranks=${RANKS:-2}
 
