@@ -111,6 +111,18 @@ import Testing
         }
     }
 
+    /// Three SGD steps (momentum 0.9, lr 0.1) of cross-entropy training on one batch.
+    func trainThreeSteps(_ model: Sequential, _ x: Tensor, _ labels: [Int32]) throws {
+        let ce = CrossEntropyLoss()
+        let sgd = try SGD(parameterCount: model.parameterCount, momentum: 0.9)
+        for _ in 0..<3 {
+            model.zeroGradients()
+            _ = labels.withUnsafeBufferPointer { ce.forward(model.forward(x), labels: $0) }
+            model.backward(ce.backward())
+            sgd.step(model.arena, learningRate: 0.1)
+        }
+    }
+
     @Test func convReLUFusionIsBitIdenticalToSeparateLayers() throws {
         func make() throws -> Sequential {
             try Sequential(inputShape: [2, 9, 9], [
@@ -124,16 +136,7 @@ import Testing
         #expect((separate.layers[0] as? Conv2d)?.fusesReLU == false)
         let x = randomTensor([5, 2, 9, 9], seed: 8)
         let labels: [Int32] = [0, 2, 1, 1, 0]
-        for model in [fused, separate] {
-            let ce = CrossEntropyLoss()
-            let sgd = try SGD(parameterCount: model.parameterCount, momentum: 0.9)
-            for _ in 0..<3 {
-                model.zeroGradients()
-                _ = labels.withUnsafeBufferPointer { ce.forward(model.forward(x), labels: $0) }
-                model.backward(ce.backward())
-                sgd.step(model.arena, learningRate: 0.1)
-            }
-        }
+        for model in [fused, separate] { try trainThreeSteps(model, x, labels) }
         #expect(Array(fused.arena.parameters) == Array(separate.arena.parameters))
         #expect(Array(fused.arena.gradients) == Array(separate.arena.gradients))
         #expect(fused.forward(x).values == separate.forward(x).values)
@@ -153,16 +156,7 @@ import Testing
         #expect((separate.layers[1] as? BatchNorm)?.fusesReLU == false && (separate.layers[6] as? BatchNorm)?.fusesReLU == false)
         let x = randomTensor([6, 2, 9, 9], seed: 9)
         let labels: [Int32] = [0, 2, 1, 1, 0, 2]
-        for model in [fused, separate] {
-            let ce = CrossEntropyLoss()
-            let sgd = try SGD(parameterCount: model.parameterCount, momentum: 0.9)
-            for _ in 0..<3 {
-                model.zeroGradients()
-                _ = labels.withUnsafeBufferPointer { ce.forward(model.forward(x), labels: $0) }
-                model.backward(ce.backward())
-                sgd.step(model.arena, learningRate: 0.1)
-            }
-        }
+        for model in [fused, separate] { try trainThreeSteps(model, x, labels) }
         #expect(Array(fused.arena.parameters) == Array(separate.arena.parameters))
         #expect(Array(fused.arena.gradients) == Array(separate.arena.gradients))
         #expect(Array(fused.arena.buffers) == Array(separate.arena.buffers))
