@@ -15,8 +15,9 @@ public enum AllreduceMode: String, Sendable, CaseIterable {
     /// rank all-reduces its summed slice with the same slice on the other nodes before
     /// updating it (hierarchical; ``SharedMemoryTraining``).
     case shared
-    /// `shared` when every rank is on one node, else `overlap` (the default): across nodes
-    /// a network hides bucket all-reduces behind backward, and `shared` is asked for.
+    /// `shared` when every rank is on one node, else `overlap` (the default). Across nodes,
+    /// where the network can hide bucket all-reduces behind backward, the hierarchical
+    /// `shared` must be asked for.
     case auto
 }
 

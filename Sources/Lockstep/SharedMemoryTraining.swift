@@ -46,8 +46,8 @@ final class SharedMemoryTraining {
     private let chunk = 16_384
 
     /// Moves `model`'s gradients, parameters and `optimizer`'s state into shared memory over
-    /// `node`. The node's rank 0's parameters and state are taken; the others' must equal
-    /// them (the trainer's start-up broadcast makes them equal). With several nodes,
+    /// `node`. Rank 0 of the node provides the values of the parameters and the state; the
+    /// other ranks' must equal them (the trainer's start-up broadcast makes them equal). With several nodes,
     /// `across` links the ranks of this local rank on every node, and every node must have
     /// as many ranks as this one. Collective over the world.
     init(model: Sequential, optimizer: any Optimizer, node: Communicator, across: Communicator?) throws(MPIError) {

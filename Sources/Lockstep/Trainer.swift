@@ -80,9 +80,9 @@ public struct StepProgress: Sendable {
 /// global mean. Across nodes each rank holds a full replica: gradient buckets are
 /// all-reduced (summed) with non-blocking calls that overlap the rest of backward, then
 /// every rank applies the same optimizer step with the same learning rate, so replicas
-/// stay bit-identical. Within one node (`--allreduce auto|shared`) the ranks' models use
-/// one copy of the parameters in shared memory, and each rank sums and updates its slice
-/// (``SharedMemoryTraining``). Rank 0 alone reports, writes metrics and writes checkpoints.
+/// stay bit-identical. With `--allreduce shared` (and `auto` on one node) the ranks of a
+/// node use one copy of the parameters in shared memory, and each rank sums and updates
+/// its slice (``SharedMemoryTraining``). Rank 0 alone reports, writes metrics and writes checkpoints.
 ///
 /// ```swift
 /// let data = try TrainingData.load(config)
