@@ -117,8 +117,9 @@ public final class ParameterArena {
 }
 
 /// A float buffer in memory of its own or in storage that a caller placed it in (an MPI
-/// shared-memory window, say); moving keeps the values. Not copyable in meaning: its owner
-/// calls ``release()`` once, from its `deinit`.
+/// shared-memory window, say); moving takes the values along unless told the storage
+/// already holds them, and moving back home always does. Not copyable in meaning: its
+/// owner calls ``release()`` once, from its `deinit`.
 struct PlaceableBuffer {
     private(set) var buffer: UnsafeMutableBufferPointer<Float>
     private var owned = true
