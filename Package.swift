@@ -1,7 +1,13 @@
 // swift-tools-version:6.1
 // Lockstep: data-parallel neural-network training in Swift over MPI.
-// Layers (lowest first): CMPI/CBLAS/CZlib system libraries -> MPI, NeuralNet, Data ->
-// Lockstep (coordinator) -> lockstep (CLI). See README.md, "Design".
+// Modules (lowest first; the README's "Design" draws the same graph):
+//   CMPI, CBLAS, CZlib, CConvKernels, CMPIBaseline   C system libraries and shims
+//   Randomness                                       seeded generators, no dependencies
+//   MPI <- CMPI;  NeuralNet <- CBLAS, CConvKernels, Randomness;  Datasets <- CZlib, Randomness
+//   Checkpoints                                      safetensors, SHA-256, durable files (no MPI)
+//   Lockstep <- MPI, NeuralNet, Datasets, Checkpoints        the coordinator
+//   LockstepBenchmarks <- Lockstep, CMPIBaseline, CBLAS      `lockstep bench`
+//   LockstepCLI (`lockstep`) <- everything above
 import PackageDescription
 
 let package = Package(
@@ -10,8 +16,10 @@ let package = Package(
     products: [
         .executable(name: "lockstep", targets: ["LockstepCLI"]),
         .library(name: "MPI", targets: ["MPI"]),
+        .library(name: "Randomness", targets: ["Randomness"]),
         .library(name: "NeuralNet", targets: ["NeuralNet"]),
-        .library(name: "Data", targets: ["Data"]),
+        .library(name: "Datasets", targets: ["Datasets"]),
+        .library(name: "Checkpoints", targets: ["Checkpoints"]),
         .library(name: "Lockstep", targets: ["Lockstep"]),
     ],
     dependencies: [
@@ -32,35 +40,43 @@ let package = Package(
             providers: [.apt(["zlib1g-dev"])]),
         // A plain C call of MPI_Allreduce, the baseline of `lockstep bench allreduce`.
         .target(name: "CMPIBaseline", dependencies: ["CMPI"]),
-
-        .target(name: "MPI", dependencies: ["CMPI"]),
         // Direct convolution kernels (AVX2/FMA, chosen at run time) behind NeuralNet's Conv2d.
         .target(name: "CConvKernels"),
-        .target(name: "NeuralNet", dependencies: ["CBLAS", "CConvKernels"]),
-        .target(name: "Data", dependencies: ["CZlib", "NeuralNet"]),
+
+        .target(name: "Randomness"),
+        .target(name: "MPI", dependencies: ["CMPI"]),
+        .target(name: "NeuralNet", dependencies: ["CBLAS", "CConvKernels", "Randomness"]),
+        .target(name: "Datasets", dependencies: ["CZlib", "Randomness"]),
+        .target(name: "Checkpoints"),
         .target(
             name: "Lockstep",
             dependencies: [
-                "MPI", "NeuralNet", "Data", "CMPIBaseline", "CBLAS",
+                "MPI", "NeuralNet", "Datasets", "Checkpoints",
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        .target(
+            name: "LockstepBenchmarks",
+            dependencies: ["Lockstep", "MPI", "NeuralNet", "CMPIBaseline", "CBLAS"]),
         // The `lockstep` command (a different module name from the `Lockstep` library, so
         // that case-insensitive file systems keep them apart).
         .executableTarget(
             name: "LockstepCLI",
             dependencies: [
-                "Lockstep", "MPI", "NeuralNet", "Data",
+                "Lockstep", "LockstepBenchmarks", "MPI", "NeuralNet", "Datasets", "Checkpoints",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
             ]),
-        // Multi-process MPI tests: run under `mpirun -np N` by scripts/test.sh.
-        .executableTarget(name: "MPITestRunner", dependencies: ["MPI", "Lockstep"]),
 
+        // Multi-process MPI tests: run under `mpirun -np N` by scripts/test.sh.
+        .executableTarget(
+            name: "MPITestRunner", dependencies: ["MPI", "Lockstep", "NeuralNet"],
+            path: "Tests/MPITestRunner"),
         .testTarget(name: "MPITests", dependencies: ["MPI"]),
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "DataTests", dependencies: ["Data"]),
-        .testTarget(name: "LockstepTests", dependencies: ["Lockstep", "NeuralNet", "Data"]),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
+        .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints"]),
+        .testTarget(name: "LockstepTests", dependencies: ["Lockstep", "NeuralNet", "Datasets", "Checkpoints"]),
     ],
     swiftLanguageModes: [.v6]
 )

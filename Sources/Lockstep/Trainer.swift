@@ -1,4 +1,5 @@
-import Data
+import Checkpoints
+import Datasets
 import Foundation
 import MPI
 import NeuralNet
@@ -377,7 +378,7 @@ public final class Trainer {
         let c = configuration
         let t0 = MPIEnvironment.wallTime()
         model.zeroGradients()
-        model.setRandomSeed(mixSeed(c.seed, UInt64(world.rank), UInt64(step)))
+        model.setRandomSeed(SplitMix64.derive(c.seed, UInt64(world.rank), UInt64(step)))
         for j in 0..<c.accumulate {
             let range = sampler.rankRange(step: stepInEpoch * c.accumulate + j)
             order.withUnsafeBufferPointer { o in
@@ -486,12 +487,4 @@ public final class Trainer {
             throw CollectiveError("replicas diverged at step \(step): rank \(bad)'s parameters differ from rank 0's (checksums \(String(UInt64(bitPattern: all[bad]), radix: 16)) vs \(String(UInt64(bitPattern: all[0]), radix: 16)))", exitCode: 1)
         }
     }
-}
-
-/// Mixes a seed with two stream numbers (SplitMix64 finaliser).
-func mixSeed(_ a: UInt64, _ b: UInt64, _ c: UInt64) -> UInt64 {
-    var z = a &+ 0x9E37_79B9_7F4A_7C15 &* (b &+ 1) &+ 0xBF58_476D_1CE4_E5B9 &* (c &+ 1)
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
 }

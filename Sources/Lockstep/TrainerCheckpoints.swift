@@ -1,4 +1,5 @@
-import Data
+import Checkpoints
+import Datasets
 import Foundation
 import MPI
 import NeuralNet
@@ -137,7 +138,7 @@ public struct CheckpointedModel {
         try ModelTensors.restore(loaded.model, into: model.arena, file: loaded.path + "/model.safetensors")
         var normalization: Normalization?
         if let text = loaded.state.extra["normalization"] {
-            do { normalization = try JSONDecoder().decode(Normalization.self, from: Foundation.Data(text.utf8)) }
+            do { normalization = try JSONDecoder().decode(Normalization.self, from: Data(text.utf8)) }
             catch { throw CollectiveError("\(loaded.path)/state.json: the stored normalization is unreadable (\(error)); the checkpoint is damaged") }
         }
         return CheckpointedModel(path: loaded.path, model: model, state: loaded.state, normalization: normalization, loaded: loaded)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Lockstep
+import LockstepBenchmarks
 import MPI
 import NeuralNet
 

@@ -7,8 +7,6 @@ import Foundation
 public enum CheckpointFormat {
     /// The `formatVersion` this build writes and reads.
     public static let version = 1
-    /// The Lockstep version recorded in new checkpoints' `lockstepVersion`.
-    public static let lockstepVersion = LockstepVersion.string
     /// The tensor file holding the model's parameters and running statistics.
     public static let modelFile = "model.safetensors"
     /// The tensor file holding the optimizer's momentum buffers, named like the parameters.
@@ -24,7 +22,8 @@ public enum CheckpointFormat {
 ///
 /// ```swift
 /// let state = CheckpointState(step: 938, epoch: 1, stepInEpoch: 0, worldSize: 2,
-///                             rngState: rng.state, configuration: config)
+///                             rngState: rng.state, configuration: config,
+///                             lockstepVersion: "0.1.0")
 /// ```
 public struct CheckpointState<Configuration: Codable & Sendable & Equatable>: Codable, Sendable, Equatable {
     /// Version of this layout; ``CheckpointFormat/version`` when written by this build.
@@ -55,7 +54,7 @@ public struct CheckpointState<Configuration: Codable & Sendable & Equatable>: Co
         step: Int, epoch: Int, stepInEpoch: Int, worldSize: Int, rngState: [UInt64],
         configuration: Configuration, extra: [String: String] = [:],
         createdAt: String = Date().ISO8601Format(),
-        lockstepVersion: String = CheckpointFormat.lockstepVersion,
+        lockstepVersion: String,
         files: [String: String] = [:], formatVersion: Int = CheckpointFormat.version
     ) {
         self.formatVersion = formatVersion

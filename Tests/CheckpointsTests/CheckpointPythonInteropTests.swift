@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Lockstep
+@testable import Checkpoints
 
 /// The Python interpreter with `numpy` and `safetensors` installed, from `LOCKSTEP_PYTHON`.
 private let python = ProcessInfo.processInfo.environment["LOCKSTEP_PYTHON"]

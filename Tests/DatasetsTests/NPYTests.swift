@@ -1,6 +1,6 @@
 import Testing
 
-@testable import Data
+@testable import Datasets
 
 /// Builds a `.npy` file by hand, to test what NPY.write never produces.
 func npyBytes(descr: String, fortran: Bool = false, shape: String, payload: [UInt8], major: UInt8 = 1)

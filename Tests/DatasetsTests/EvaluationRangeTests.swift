@@ -1,6 +1,6 @@
 import Testing
 
-@testable import Data
+@testable import Datasets
 
 @Suite struct EvaluationRangeTests {
     @Test func coversEverySampleExactlyOnceAndIsBalanced() {

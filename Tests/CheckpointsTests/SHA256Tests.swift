@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Lockstep
+@testable import Checkpoints
 
 extension CheckpointTestFiles {
     /// Bytes from a 64-bit LCG; the same generator in Python made the reference digests:

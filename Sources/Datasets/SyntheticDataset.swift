@@ -1,4 +1,4 @@
-import NeuralNet
+import Randomness
 
 /// A seeded, learnable dataset for tests and benchmarks, of any sample shape and class count.
 ///

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Lockstep
+@testable import Checkpoints
 
 @Suite struct CheckpointSafeTensorsTests {
     /// The tensors of the Python fixture below.

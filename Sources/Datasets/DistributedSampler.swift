@@ -1,4 +1,4 @@
-import NeuralNet
+import Randomness
 
 /// Splits each epoch's mini-batches across ranks so that every rank trains on a disjoint
 /// slice of ONE shared permutation.

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-@testable import Data
+@testable import Datasets
 
 /// A fresh temporary directory for one test; removed by `remove()`.
 struct TempDir {

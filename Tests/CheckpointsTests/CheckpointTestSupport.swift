@@ -1,5 +1,5 @@
 import Foundation
-@testable import Lockstep
+@testable import Checkpoints
 
 /// A fresh directory under the system temporary directory, removed when released.
 final class CheckpointTestDirectory {

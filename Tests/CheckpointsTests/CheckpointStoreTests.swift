@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Lockstep
+@testable import Checkpoints
 
 /// A stand-in for the trainer's configuration.
 struct CheckpointTestConfiguration: Codable, Sendable, Equatable {
@@ -29,7 +29,7 @@ struct CheckpointTestConfiguration: Codable, Sendable, Equatable {
     static func state(step: Int) -> CheckpointState<CheckpointTestConfiguration> {
         CheckpointState(step: step, epoch: step / 10, stepInEpoch: step % 10, worldSize: 2,
                         rngState: [0x9E37_79B9_7F4A_7C15, .max, 0], configuration: CheckpointTestConfiguration(),
-                        extra: ["best_test_acc": "0.91"])
+                        extra: ["best_test_acc": "0.91"], lockstepVersion: "0.1.0")
     }
 
     @discardableResult

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-@testable import Data
+@testable import Datasets
 
 /// Per-channel mean and std computed directly, for comparison.
 private func channelStats(_ d: Dataset) -> (mean: [Double], std: [Double]) {
@@ -85,7 +85,7 @@ private func channelStats(_ d: Dataset) -> (mean: [Double], std: [Double]) {
         let n = try Normalization(mean: [0.2860, 0.5], std: [0.3530, 0.25])
         let json = try JSONEncoder().encode(n)
         #expect(try JSONDecoder().decode(Normalization.self, from: json) == n)
-        let bad = Foundation.Data(#"{"mean":[0],"std":[0]}"#.utf8)
+        let bad = Data(#"{"mean":[0],"std":[0]}"#.utf8)
         #expect(throws: DataError.self) { _ = try JSONDecoder().decode(Normalization.self, from: bad) }
     }
 }

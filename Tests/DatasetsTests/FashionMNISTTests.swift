@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-@testable import Data
+@testable import Datasets
 
 @Suite struct FashionMNISTTests {
     @Test func realFilesLoad() throws {

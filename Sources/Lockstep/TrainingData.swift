@@ -1,4 +1,4 @@
-import Data
+import Datasets
 import Foundation
 
 /// The training and test sets a configuration names, loaded and normalised identically

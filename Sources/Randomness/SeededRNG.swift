@@ -17,14 +17,7 @@ public struct SeededRNG: RandomNumberGenerator, Sendable, Equatable, Codable {
     /// A generator whose stream is a pure function of `seed`.
     public init(seed: UInt64) {
         var s = seed
-        func splitMix(_ x: inout UInt64) -> UInt64 {
-            x &+= 0x9E37_79B9_7F4A_7C15
-            var z = x
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        state = (splitMix(&s), splitMix(&s), splitMix(&s), splitMix(&s))
+        state = (SplitMix64.next(&s), SplitMix64.next(&s), SplitMix64.next(&s), SplitMix64.next(&s))
     }
 
     /// A generator for one stream of a family, e.g. `(seed, epoch)` for shuffles.
