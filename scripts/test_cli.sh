@@ -153,6 +153,33 @@ if [ $? -eq 0 ] && grep -q "^throughput .* samples/s" <<<"$out" && grep -q "^(2)
 else bad "bench step --layers" "$out"; fi
 expect_error "bench step refuses a zero batch size" "batch-size 0" "$bin" bench step --batch-size 0
 
+# --- diagnostics: --log-level, each line tagged with its rank ---------------------------
+out=$(timeout 120 bash "$mpirun_sh" -np 2 "$bin" train "${small[@]}" --max-steps 2 --log-level debug 2>&1)
+if grep -q "^lockstep\[rank 0/2\] debug: gradient buckets" <<<"$out" && grep -q "^lockstep\[rank 1/2\] info: data loaded" <<<"$out"; then
+    ok "--log-level debug prints diagnostics tagged with each rank"
+else bad "--log-level debug" "$out"; fi
+out=$(timeout 120 bash "$mpirun_sh" -np 2 "$bin" train "${small[@]}" --max-steps 2 2>&1)
+if [ $? -eq 0 ] && ! grep -q "^lockstep\[rank" <<<"$out"; then ok "the default log level prints no diagnostics in a healthy run"
+else bad "default log level is quiet" "$out"; fi
+
+# --- the timeline is a valid Chrome trace with every rank's spans ----------------------
+out=$(timeout 120 bash "$mpirun_sh" -np 2 "$bin" train "${small[@]}" --max-steps 4 --timeline "$work/trace.json" --timeline-steps 3 2>&1)
+out2=$(python3 - "$work/trace.json" <<'PY' 2>&1
+import json, sys
+t = json.load(open(sys.argv[1]))
+ev = t["traceEvents"]
+spans = [e for e in ev if e["ph"] == "X"]
+for r in (0, 1):
+    names = {e["name"].split(" ")[0] for e in spans if e["pid"] == r}
+    assert {"forward", "backward"} <= names, (r, names)
+    assert any(e["ph"] == "M" and e["pid"] == r and e["args"]["name"] == f"rank {r}" for e in ev), r
+assert all(e["dur"] >= 0 and e["ts"] >= 0 for e in spans)
+print(len(spans), "spans")
+PY
+)
+if [ $? -eq 0 ]; then ok "--timeline writes a Chrome trace with both ranks' forward and backward spans ($out2)"
+else bad "--timeline trace" "$out $out2"; fi
+
 # --- model.safetensors in Python, with PyTorch's names and shapes -----------------------
 venv="$root/.venv-test"
 if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import safetensors, numpy" 2>/dev/null; then

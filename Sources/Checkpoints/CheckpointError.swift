@@ -66,6 +66,8 @@ public enum CheckpointError: Error, LocalizedError, Sendable, Equatable {
     case hashMismatch(path: String, file: String, expected: String, actual: String)
     /// The checkpoint's tensors do not match the model's names and shapes.
     case modelMismatch(file: String, missing: [TensorShapeMismatch], unexpected: [TensorShapeMismatch], wrongShape: [TensorShapeMismatch])
+    /// Two checkpoints compared tensor by tensor hold different tensors.
+    case notComparable(reason: String)
 
     /// A one-paragraph message: what is wrong, where, and what to do.
     public var errorDescription: String? {
@@ -110,6 +112,8 @@ public enum CheckpointError: Error, LocalizedError, Sendable, Equatable {
             return "\(path): state.json records no SHA-256 for '\(file)'; the checkpoint is corrupt — load an earlier checkpoint."
         case let .hashMismatch(path, file, expected, actual):
             return "\(path): '\(file)' has SHA-256 \(actual) but state.json records \(expected); the checkpoint is corrupt — load an earlier checkpoint."
+        case let .notComparable(reason):
+            return reason
         case let .modelMismatch(file, missing, unexpected, wrongShape):
             var parts: [String] = []
             if !missing.isEmpty {

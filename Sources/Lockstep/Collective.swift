@@ -14,7 +14,7 @@ public enum Collective {
         do { result = try body() } catch let error as CollectiveError {
             message = error.message; code = error.exitCode
         } catch {
-            message = (error as? LocalizedError)?.errorDescription ?? "\(error)"
+            message = error.userMessage
         }
         try raiseIfAnyFailed(world, failed: result == nil, message: message, code: code)
         return result!
@@ -30,7 +30,7 @@ public enum Collective {
             do { result = try body() } catch let error as CollectiveError {
                 message = error.message; code = error.exitCode; failed = true
             } catch {
-                message = (error as? LocalizedError)?.errorDescription ?? "\(error)"; failed = true
+                message = error.userMessage; failed = true
             }
         }
         try raiseIfAnyFailed(world, failed: failed, message: message, code: code)

@@ -17,9 +17,14 @@ public struct CollectiveError: Error, LocalizedError, Sendable {
 
     /// Wraps any error that is known to be raised identically on every rank.
     public init(_ error: any Error, exitCode: Int32 = 2) {
-        self.message = (error as? LocalizedError)?.errorDescription ?? "\(error)"
+        self.message = error.userMessage
         self.exitCode = exitCode
     }
 
     public var errorDescription: String? { message }
+}
+
+extension Error {
+    /// The text to show a user: a `LocalizedError`'s description, else the error itself.
+    public var userMessage: String { (self as? LocalizedError)?.errorDescription ?? "\(self)" }
 }

@@ -8,9 +8,8 @@ enum ConfigurationCheck {
         let pairs = configuration.flattened()
         let text = pairs.map { "\($0.key)=\($0.value)" }.joined(separator: "\n")
         let hash = Int64(bitPattern: fnv1a(Array(text.utf8)))
-        var bounds = [hash, -hash]   // max of both gives max and -min
-        try world.allreduce(&bounds, op: .max)
-        if bounds[0] == -bounds[1] { return }
+        let range = try world.minMax(hash)
+        if range.min == range.max { return }
 
         // Some rank differs: find the first differing key and the lowest rank that has it.
         let rootText = try Collective.broadcast(string: text, from: 0, world)

@@ -55,27 +55,53 @@ public final class Timeline {
         let allEnds = try world.gather(padded(ends, 0), to: 0)
         count[0] = 0
         guard world.rank == 0, let allKinds, let allDetails, let allStarts, let allEnds else { return }
-        var out = "{\"displayTimeUnit\":\"ms\",\"traceEvents\":[\n"
-        var first = true
+        var events: [TraceEvent] = []
         for r in 0..<world.size {
-            if !first { out += ",\n" }
-            first = false
-            out += "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":\(r),\"args\":{\"name\":\"rank \(r)\"}}"
+            events.append(.metadata("process_name", pid: r, tid: nil, name: "rank \(r)"))
             for i in 0..<counts[r] {
                 let j = r * most + i
                 let kind = Int(allKinds[j])
                 var name = Timeline.names[kind]
                 if allDetails[j] >= 0 { name += " \(allDetails[j])" }
                 let tid = kind == Int(Kind.bucket.rawValue) || kind == Int(Kind.sharedUpdate.rawValue) ? 1 : 0
-                out += String(format: ",\n{\"name\":\"%@\",\"ph\":\"X\",\"pid\":%d,\"tid\":%d,\"ts\":%.1f,\"dur\":%.1f}",
-                              name, r, tid, allStarts[j] * 1e6, max(0, allEnds[j] - allStarts[j]) * 1e6)
+                // Microseconds, rounded to 0.1 µs.
+                let ts = (allStarts[j] * 1e7).rounded() / 10
+                let dur = (max(0, allEnds[j] - allStarts[j]) * 1e7).rounded() / 10
+                events.append(TraceEvent(name: name, ph: "X", pid: r, tid: tid, ts: ts, dur: dur, args: nil))
             }
-            out += ",\n{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":\(r),\"tid\":0,\"args\":{\"name\":\"compute\"}}"
-            out += ",\n{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":\(r),\"tid\":1,\"args\":{\"name\":\"communication\"}}"
+            events.append(.metadata("thread_name", pid: r, tid: 0, name: "compute"))
+            events.append(.metadata("thread_name", pid: r, tid: 1, name: "communication"))
         }
-        out += "\n]}\n"
-        do { try out.write(toFile: path, atomically: true, encoding: .utf8) } catch {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let out: Data
+        do { out = try encoder.encode(ChromeTrace(displayTimeUnit: "ms", traceEvents: events)) } catch {
+            throw CollectiveError("--timeline \(path): cannot encode the trace: \(error.localizedDescription)", exitCode: 1)
+        }
+        do { try out.write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
             throw CollectiveError("--timeline \(path): cannot write the file: \(error.localizedDescription)", exitCode: 1)
         }
+    }
+}
+
+/// The Chrome trace event format's JSON object form (the Trace Event Format document):
+/// complete events (`ph: "X"`) with a start and a duration in microseconds, and metadata
+/// events (`ph: "M"`) that name processes (ranks) and threads (compute, communication).
+struct ChromeTrace: Codable {
+    var displayTimeUnit: String
+    var traceEvents: [TraceEvent]
+}
+
+struct TraceEvent: Codable, Equatable {
+    var name: String
+    var ph: String
+    var pid: Int
+    var tid: Int?
+    var ts: Double?
+    var dur: Double?
+    var args: [String: String]?
+
+    static func metadata(_ kind: String, pid: Int, tid: Int?, name: String) -> TraceEvent {
+        TraceEvent(name: kind, ph: "M", pid: pid, tid: tid, ts: nil, dur: nil, args: ["name": name])
     }
 }

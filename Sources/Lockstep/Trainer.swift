@@ -191,7 +191,7 @@ public final class Trainer {
         self.schedule = try Collective.everywhere(world) {
             let text = c.schedule == "cosine" ? "cosine:\(max(1, stepsPerEpoch * c.epochs))" : c.schedule
             do { return try LearningRateSchedule.parse(text, baseLR: c.learningRate, warmupSteps: c.warmupSteps) }
-            catch { throw CollectiveError("--schedule: \((error as? LocalizedError)?.errorDescription ?? "\(error)")") }
+            catch { throw CollectiveError("--schedule: \(error.userMessage)") }
         }
         self.optimizer = try Collective.everywhere(world) { () throws -> any Optimizer in
             do {
@@ -204,13 +204,16 @@ public final class Trainer {
         self.buckets = GradientBuckets(arena: model.arena, world: world, bucketBytes: Int(c.bucketMB * 1_048_576), mode: options.allreduceMode)
         self.timeline = options.timelinePath == nil ? nil : Timeline(maxSteps: options.timelineSteps, bucketCount: buckets.ranges.count)
         buckets.timeline = timeline
+        Diagnostics.logger.debug("gradient buckets", metadata: [
+            "count": "\(buckets.ranges.count)", "parameters": "\(model.parameterCount)",
+            "bucketMiB": "\(c.bucketMB)", "mode": "\(options.allreduceMode.rawValue)"])
         self.input = Tensor(shape: [c.batchSize] + model.inputShape)
         self.labels = .allocate(capacity: c.batchSize)
         self.labels.initialize(repeating: 0)
         self.metrics = try Collective.onRoot(world) { try options.metricsPath.map { try MetricsLog(path: $0) } } ?? nil
         self.store = try Collective.everywhere(world) {
             do { return try options.checkpointDirectory.map { try CheckpointStore(directory: $0, keep: options.keepCheckpoints) } }
-            catch { throw CollectiveError("--checkpoint-dir: \((error as? LocalizedError)?.errorDescription ?? "\(error)")") }
+            catch { throw CollectiveError("--checkpoint-dir: \(error.userMessage)") }
         }
 
         // Rank 0's initial state is everyone's (the seed makes them equal already; the
@@ -330,24 +333,22 @@ public final class Trainer {
     private func startSharedMemory() throws {
         let requested = options.allreduceMode
         let codes = AllreduceMode.allCases
-        var bounds = [codes.firstIndex(of: requested)!, -codes.firstIndex(of: requested)!]
-        try world.allreduce(&bounds, op: .max)
-        if bounds[0] != -bounds[1] {
-            throw CollectiveError("ranks were started with different --allreduce modes (\(codes[-bounds[1]].rawValue) and \(codes[bounds[0]].rawValue)); give every rank the same")
+        let modes = try world.minMax(codes.firstIndex(of: requested)!)
+        if modes.min != modes.max {
+            throw CollectiveError("ranks were started with different --allreduce modes (\(codes[modes.min].rawValue) and \(codes[modes.max].rawValue)); give every rank the same")
         }
         guard world.size > 1, requested == .shared || requested == .auto else { return }
         let node = try options.ranksPerNode.map { per in try world.split(color: world.rank / max(1, per))! } ?? world.splitByNode()
         // Local rank r owns the same slice on every node only if the nodes are alike.
-        var sizes = [node.size, -node.size]
-        try world.allreduce(&sizes, op: .max)
+        let sizes = try world.minMax(node.size)
         let nodes = world.size / node.size
-        let alike = sizes[0] == -sizes[1]
+        let alike = sizes.min == sizes.max
         guard node.size > 1 && alike && (nodes == 1 || requested == .shared) else {
             try node.free()
             if requested == .shared {
                 throw CollectiveError(alike
                     ? "--allreduce shared needs several ranks on a node, but every node runs one rank; use --allreduce overlap or blocking"
-                    : "--allreduce shared needs the same number of ranks on every node, but the nodes run between \(-sizes[1]) and \(sizes[0]); start as many ranks on each node (mpirun --map-by ppr:N:node), or use --allreduce overlap")
+                    : "--allreduce shared needs the same number of ranks on every node, but the nodes run between \(sizes.min) and \(sizes.max); start as many ranks on each node (mpirun --map-by ppr:N:node), or use --allreduce overlap")
             }
             return   // auto across nodes: overlap
         }
@@ -361,6 +362,8 @@ public final class Trainer {
         }
         sharedNodes = nodes
         buckets.mode = .shared
+        Diagnostics.logger.debug("gradients summed in shared memory", metadata: [
+            "ranksPerNode": "\(node.size)", "nodes": "\(nodes)"])
     }
 
     /// Moves the parameters, gradients and optimizer state back into this rank's own memory

@@ -73,11 +73,15 @@ extension Trainer {
     func saveCheckpoint() throws {
         lastCheckpointStep = step
         guard let store, world.rank == 0 else { return }
+        let started = MPIEnvironment.wallTime()
         let path = try store.save(
             step: step, model: ModelTensors.sources(model.arena),
             optimizer: ModelTensors.optimizerSources(optimizer, model.arena), state: checkpointState(),
             metadata: ["lockstep_model": configuration.model])
         lastCheckpointPath = path
+        Diagnostics.logger.info("checkpoint written", metadata: [
+            "step": "\(step)", "path": "\(path)",
+            "seconds": "\(String(format: "%.3f", MPIEnvironment.wallTime() - started))"])
         onEvent?(.checkpoint(path: path, step: step))
     }
 
@@ -88,7 +92,7 @@ extension Trainer {
         let loadedFrom: (position: [Int], path: String)? = try Collective.onRoot(world) {
             let loaded: LoadedCheckpoint<TrainingConfiguration>
             do { loaded = try CheckpointStore.load(path: path, as: TrainingConfiguration.self) }
-            catch { throw CollectiveError("cannot resume from \(path): \((error as? LocalizedError)?.errorDescription ?? "\(error)")") }
+            catch { throw CollectiveError("cannot resume from \(path): \(error.userMessage)") }
             let saved = loaded.state.configuration
             for (name, a, b) in [("model", saved.model, c.model), ("optimizer", saved.optimizer, c.optimizer), ("dataset", saved.dataset, c.dataset)] where a != b {
                 throw CollectiveError("cannot resume from \(loaded.path): it was trained with \(name) '\(a)' but this run uses '\(b)'; pass the same --\(name) or start a fresh run")
@@ -117,6 +121,8 @@ extension Trainer {
         optimizer.stepCount = position[3]
         lastCheckpointStep = step
         resumedFrom = try Collective.broadcast(string: loadedFrom?.path ?? "", from: 0, world)
+        Diagnostics.logger.info("resumed", metadata: [
+            "from": "\(resumedFrom ?? "")", "step": "\(step)", "epoch": "\(epoch)", "stepInEpoch": "\(stepInEpoch)"])
     }
 }
 
@@ -142,5 +148,29 @@ public struct CheckpointedModel {
             catch { throw CollectiveError("\(loaded.path)/state.json: the stored normalization is unreadable (\(error)); the checkpoint is damaged") }
         }
         return CheckpointedModel(path: loaded.path, model: model, state: loaded.state, normalization: normalization, loaded: loaded)
+    }
+}
+
+extension CheckpointedModel {
+    /// The test set to evaluate this model on: the dataset it was trained on (or the one at
+    /// `data`), its first `limit` samples if given, normalised with the checkpoint's own
+    /// statistics and checked against the model's input shape. Errors say what to do.
+    public func testSet(data: String? = nil, limit: Int? = nil) throws -> Dataset {
+        var c = state.configuration
+        if let data { c.data = data }
+        c.normalize = false   // the checkpoint's statistics are applied below, not refitted
+        c.trainLimit = nil
+        guard var test = try TrainingData.load(c).test else {
+            throw CollectiveError("the \(c.dataset) data at \(c.data ?? "the default location") has no test set to evaluate on")
+        }
+        if let limit, limit < test.count { test = test.slice(0..<limit) }
+        if let normalization {
+            try normalization.check(sampleShape: test.sampleShape)
+            test.normalize(normalization)
+        }
+        guard test.sampleSize == model.inputShape.reduce(1, *) else {
+            throw CollectiveError("the test samples have shape \(test.sampleShape) but the checkpoint's model \(c.model) takes \(model.inputShape)")
+        }
+        return test
     }
 }

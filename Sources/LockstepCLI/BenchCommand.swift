@@ -75,8 +75,7 @@ struct StepBench: ParsableCommand {
                 print(StepBenchmark.profileReport(try StepBenchmark.layerProfile(model: model, batchSize: batchSize)))
             }
         } catch {
-            FileHandle.standardError.write(Data("lockstep: error: \((error as? LocalizedError)?.errorDescription ?? "\(error)")\n".utf8))
-            throw ExitCode(2)
+            throw inputError(error)
         }
     }
 }

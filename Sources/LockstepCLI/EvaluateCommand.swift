@@ -18,6 +18,7 @@ struct EvaluateCommand: ParsableCommand {
     @Option(help: "Samples per forward pass.") var batchSize = 500
     @Option(help: "Evaluate only the first N test samples.") var limit: Int?
     @Option(help: "BLAS threads per rank.") var threads = 1
+    @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
         guard batchSize >= 1 else { throw ValidationError("--batch-size \(batchSize) must be at least 1") }
@@ -26,26 +27,11 @@ struct EvaluateCommand: ParsableCommand {
 
     func run() throws {
         setBLASThreads(threads)
-        try withMPI { mpi in
+        try withMPI(logLevel: logging.logLevel) { mpi in
             let world = mpi.world
             let (restored, test) = try Collective.everywhere(world) { () throws -> (CheckpointedModel, Dataset) in
                 let restored = try CheckpointedModel.load(checkpoint)
-                var c = restored.state.configuration
-                if let data { c.data = data }
-                c.normalize = false   // the checkpoint's own statistics are applied below
-                c.trainLimit = nil
-                guard var test = try TrainingData.load(c).test else {
-                    throw CollectiveError("the \(c.dataset) data at \(c.data ?? "the default location") has no test set to evaluate on")
-                }
-                if let limit, limit < test.count { test = test.slice(0..<limit) }
-                if let n = restored.normalization {
-                    try n.check(sampleShape: test.sampleShape)
-                    test.normalize(n)
-                }
-                guard test.sampleSize == restored.model.inputShape.reduce(1, *) else {
-                    throw CollectiveError("the test samples have shape \(test.sampleShape) but the checkpoint's model \(c.model) takes \(restored.model.inputShape)")
-                }
-                return (restored, test)
+                return (restored, try restored.testSet(data: data, limit: limit))
             }
             let result = try Evaluation.run(model: restored.model, on: test, world: world, batchSize: batchSize)
             if world.rank == 0 {

@@ -19,7 +19,7 @@ struct InspectCommand: ParsableCommand {
     func run() throws {
         let loaded: LoadedCheckpoint<TrainingConfiguration>
         do { loaded = try CheckpointStore.load(path: checkpoint, as: TrainingConfiguration.self) } catch {
-            throw fail(error)
+            throw inputError(error)
         }
         let s = loaded.state
         print("checkpoint \(loaded.path)  (hashes verified)")
@@ -37,36 +37,15 @@ struct InspectCommand: ParsableCommand {
 
         guard let compare else { return }
         let other: LoadedCheckpoint<TrainingConfiguration>
-        do { other = try CheckpointStore.load(path: compare, as: TrainingConfiguration.self) } catch { throw fail(error) }
-        var worst = 0.0, worstName = "", worstAbs = 0.0
-        for name in loaded.model.keys.sorted(by: stateDictOrder) {
-            guard let a = loaded.model[name], let b = other.model[name], a.shape == b.shape else {
-                throw fail("\(compare) does not hold tensor \(name) with shape \(loaded.model[name]!.shape); the checkpoints are of different models")
-            }
-            for (x, y) in zip(a.values, b.values) {
-                let d = Double(abs(x - y))
-                worstAbs = max(worstAbs, d)
-                let r = d / max(Double(abs(y)), 1e-3)
-                if r > worst { worst = r; worstName = name }
-            }
-        }
-        if other.model.count != loaded.model.count { throw fail("the checkpoints hold different tensors (\(loaded.model.count) vs \(other.model.count))") }
-        print(String(format: "compared with %@: largest relative difference %.3g (in %@), largest absolute %.3g", other.path, worst, worstName.isEmpty ? "-" : worstName, worstAbs))
-        if let rtol, worst > rtol {
+        let comparison: TensorComparison
+        do {
+            other = try CheckpointStore.load(path: compare, as: TrainingConfiguration.self)
+            comparison = try TensorComparison(loaded.model, other.model)
+        } catch { throw inputError(error) }
+        print(String(format: "compared with %@: largest relative difference %.3g (in %@), largest absolute %.3g", other.path, comparison.largestRelative, comparison.largestRelativeIn ?? "-", comparison.largestAbsolute))
+        if let rtol, comparison.largestRelative > rtol {
             print("differs beyond --rtol \(rtol)")
             throw ExitCode(1)
         }
     }
-
-    private func fail(_ error: Any) -> Error {
-        let text = (error as? LocalizedError)?.errorDescription ?? "\(error)"
-        FileHandle.standardError.write(Data("lockstep: error: \(text)\n".utf8))
-        return ExitCode(2)
-    }
-}
-
-/// "2.weight" before "10.weight": layer index numerically, then the rest.
-func stateDictOrder(_ a: String, _ b: String) -> Bool {
-    let ia = Int(a.prefix(while: \.isNumber)) ?? Int.max, ib = Int(b.prefix(while: \.isNumber)) ?? Int.max
-    return ia != ib ? ia < ib : a < b
 }

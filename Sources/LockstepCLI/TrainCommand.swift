@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import Lockstep
 import MPI
 import NeuralNet
@@ -106,6 +107,7 @@ struct TrainCommand: ParsableCommand {
     )
 
     @OptionGroup var flags: TrainingFlags
+    @OptionGroup var logging: LoggingOptions
     @Option(help: "BLAS threads per rank.") var threads = 1
     @Option(help: "Directory for checkpoints (written by rank 0).") var checkpointDir: String?
     @Option(help: "Checkpoint every N steps (0: at epoch ends only).") var checkpointEvery = 0
@@ -135,7 +137,7 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         setBLASThreads(threads)
-        try withMPI { mpi in
+        try withMPI(logLevel: logging.logLevel) { mpi in
             let world = mpi.world
             let configuration = try Collective.everywhere(world) { try flags.configuration() }
             var options = RunOptions()
@@ -150,7 +152,11 @@ struct TrainCommand: ParsableCommand {
             options.timelinePath = timeline
             options.timelineSteps = timelineSteps
             options.allreduceMode = allreduce
+            let loadStart = MPIEnvironment.wallTime()
             let data = try Collective.everywhere(world) { try TrainingData.load(configuration) }
+            Logger(label: "lockstep").info("data loaded", metadata: [
+                "train": "\(data.train.count)", "test": "\(data.test?.count ?? 0)",
+                "seconds": "\(String(format: "%.2f", MPIEnvironment.wallTime() - loadStart))"])
             let trainer = try Trainer(configuration: configuration, options: options, world: world, data: data)
             if world.rank == 0 && !quiet {
                 let progress = ProgressPrinter(configuration: configuration, logEvery: logEvery, mode: progress)

@@ -128,19 +128,36 @@ public struct Communicator: @unchecked Sendable {  // MPI_Comm points at a libra
         }
     }
 
-    /// With ``checksCounts`` on, one all-reduce of (count, -count) with MAX tells every
-    /// rank the smallest and largest count; they throw together if these differ.
+    /// With ``checksCounts`` on, one all-reduce tells every rank the smallest and largest
+    /// count (`minMax`); they throw together if these differ.
     @inline(__always)
     func agreeOnCount(_ count: Int, _ operation: StaticString) throws(MPIError) {
         guard checksCounts else { return }
-        var bounds: (Int64, Int64) = (Int64(count), -Int64(count))
-        try withUnsafeMutableBytes(of: &bounds) { raw throws(MPIError) in
-            try check(MPI_Allreduce(MPI_IN_PLACE, raw.baseAddress, 2, MPI_INT64_T, MPI_MAX, handle), "MPI_Allreduce")
-        }
-        let maximum = Int(bounds.0), minimum = Int(-bounds.1)
+        let (minimum, maximum) = try minMax(count)
         if minimum != maximum {
             throw .countMismatch(operation: "\(operation)", local: count, minimum: minimum, maximum: maximum)
         }
+    }
+}
+
+extension Communicator {
+    /// The smallest and largest of every rank's `value`, from one all-reduce of two words.
+    ///
+    /// The maximum of `(v, ~v)` over the ranks is `(max v, ~min v)`: bitwise NOT reverses
+    /// the order of signed integers and, unlike negation, never overflows. Ranks use it to
+    /// agree (minimum == maximum) or to learn the range, for example of node sizes.
+    public func minMax(_ value: Int64) throws(MPIError) -> (min: Int64, max: Int64) {
+        var bounds: (Int64, Int64) = (value, ~value)
+        try withUnsafeMutableBytes(of: &bounds) { raw throws(MPIError) in
+            try check(MPI_Allreduce(MPI_IN_PLACE, raw.baseAddress, 2, MPI_INT64_T, MPI_MAX, handle), "MPI_Allreduce")
+        }
+        return (~bounds.1, bounds.0)
+    }
+
+    /// `minMax` for `Int`.
+    public func minMax(_ value: Int) throws(MPIError) -> (min: Int, max: Int) {
+        let (lo, hi) = try minMax(Int64(value))
+        return (Int(lo), Int(hi))
     }
 }
 

@@ -12,6 +12,18 @@ func runCollectiveTests(_ t: Checks, world base: Communicator) {
         t.expect(sizes.allSatisfy { $0 == n }, "every rank sees size \(n): \(sizes)")
     }
 
+    t.test("minMax: the smallest and largest value over the ranks, extremes included") {
+        let r = try base.minMax(me * 3 - 1)
+        t.expectEqual(r.min, -1, "min of rank*3-1")
+        t.expectEqual(r.max, (n - 1) * 3 - 1, "max of rank*3-1")
+        // Int64.min cannot be negated; the bitwise-NOT encoding must still give it back.
+        let extremes = try base.minMax(me == 0 ? Int64.min : Int64.max)
+        t.expectEqual(extremes.min, Int64.min, "Int64.min survives")
+        t.expectEqual(extremes.max, n > 1 ? Int64.max : Int64.min, "Int64.max on the other ranks")
+        let same = try base.minMax(Int64(42))
+        t.expect(same.min == 42 && same.max == 42, "equal values agree: \(same)")
+    }
+
     t.test("splitByNode and a shared window: every rank reads every other rank's writes") {
         let node = try base.splitByNode()
         t.expectEqual(node.size, n, "one machine: the node communicator holds every rank")
