@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Produces the README's performance figures in one go (release build, one BLAS thread per
-# rank), as medians of repeated runs taken in the same session:
+# Produces the figures of docs/PERFORMANCE.md in one go (release build, one BLAS thread per
+# rank), as medians of repeated runs taken in one run:
 #   1. lockstep bench step: single-process training samples/s and % of sgemm peak;
 #   2. training throughput with 1 and 2 ranks (Fashion-MNIST, batch 64 per rank), both
 #      all-reduce strategies, with the all-reduce wait as a share of training time;
