@@ -189,14 +189,14 @@ def table(args, networks, models):
 
 
 def check(args, alpha, beta, source):
-    """Compare predicted efficiency with a scaling.sh CSV, world size by world size."""
+    """Compare predicted efficiency with a scaling.py CSV, world size by world size."""
     try:
         rows = list(csv.DictReader(open(args.check)))
     except OSError as e:
         sys.exit("comm_model.py: cannot read %s: %s" % (args.check, e.strerror))
     need = {"model", "mode", "world_size", "batch_per_rank", "global_batch", "efficiency", "compute_s", "allreduce_s"}
     if not rows or not need <= set(rows[0]):
-        sys.exit("comm_model.py: %s is not a scaling.sh CSV (needs %s)" % (args.check, ", ".join(sorted(need))))
+        sys.exit("comm_model.py: %s is not a scaling.py CSV (needs %s)" % (args.check, ", ".join(sorted(need))))
     print("Check against %s; network: %s" % (args.check, source))
     print("predicted: compute scaled from 1 rank by the batch per rank, communication from the alpha-beta model;")
     print("comm-only: measured compute at that world size, communication from the model (isolates the comm model)")
@@ -264,7 +264,7 @@ def main():
     ap.add_argument("--strong-batch", type=int, default=256, help="global batch for strong scaling (default 256)")
     ap.add_argument("--max-ranks", type=int, default=1024, help="largest world size in the table (default 1024)")
     ap.add_argument("--csv", help="also write the table as CSV")
-    ap.add_argument("--check", help="compare predictions with a scaling.sh CSV (needs --bench or a network)")
+    ap.add_argument("--check", help="compare predictions with a scaling.py CSV (needs --bench or a network)")
     args = ap.parse_args()
 
     for name in ("overlap", "backward_fraction"):

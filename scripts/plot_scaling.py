@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Figures from a scaling sweep (scripts/scaling.sh): PNGs fit for a paper or a README.
+"""Figures from a scaling sweep (scripts/scaling.py): PNGs fit for a paper or a README.
 
     .venv-plots/bin/python scripts/plot_scaling.py OUT/scaling.csv --accuracy OUT/accuracy.csv \
         --out OUT --machine "2-core VM; 4 ranks oversubscribe"
@@ -10,7 +10,7 @@ Writes into --out:
   efficiency.png      parallel efficiency (speedup / ranks) against ranks
   step_time.png       time per step split into compute and gradient communication, per world size
   accuracy.png        test accuracy against epoch, one line per world size (--accuracy)
-Needs matplotlib (scripts/requirements-plots.txt); scripts/scaling.sh installs it into
+Needs matplotlib (scripts/requirements-plots.txt); scripts/scaling.py installs it into
 .venv-plots/.
 """
 import argparse
@@ -180,8 +180,8 @@ def plot_accuracy(rows, subtitle, path):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("scaling_csv", help="scaling.csv written by scripts/scaling.sh")
-    ap.add_argument("--accuracy", help="accuracy.csv written by scripts/scaling.sh --accuracy-epochs")
+    ap.add_argument("scaling_csv", help="scaling.csv written by scripts/scaling.py")
+    ap.add_argument("--accuracy", help="accuracy.csv written by scripts/scaling.py --accuracy-epochs")
     ap.add_argument("--out", default=None, help="directory for the PNGs (default: the CSV's directory)")
     ap.add_argument("--note", default="", help="second subtitle line, e.g. the data set and run length")
     ap.add_argument("--machine", default=None,
@@ -194,7 +194,7 @@ def main():
         sys.exit("plot_scaling.py: cannot read %s: %s" % (args.scaling_csv, e.strerror))
     need = {"model", "world_size", "mode", "samples_per_s_median", "efficiency", "compute_s", "allreduce_s"}
     if not rows or not need <= set(rows[0]):
-        sys.exit("plot_scaling.py: %s is not a scaling.sh CSV (needs columns %s)"
+        sys.exit("plot_scaling.py: %s is not a scaling.py CSV (needs columns %s)"
                  % (args.scaling_csv, ", ".join(sorted(need))))
     out = args.out or os.path.dirname(os.path.abspath(args.scaling_csv))
     os.makedirs(out, exist_ok=True)
