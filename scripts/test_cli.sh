@@ -153,6 +153,30 @@ if [ $? -eq 0 ] && grep -q "^throughput .* samples/s" <<<"$out" && grep -q "^(2)
 else bad "bench step --layers" "$out"; fi
 expect_error "bench step refuses a zero batch size" "batch-size 0" "$bin" bench step --batch-size 0
 
+# --- validation split, early stopping, DIR/best ------------------------------------------
+es=(--dataset synthetic --synthetic-count 1024 --model mlp:784,32,10 --batch-size 32 --progress lines --epochs 12
+    --validation-split 0.2 --early-stopping 2 --min-delta 0.01)
+out=$(timeout 300 bash "$mpirun_sh" -np 2 "$bin" train "${es[@]}" --checkpoint-dir "$work/es" --keep 1 --metrics "$work/es.jsonl" 2>&1)
+end=$(grep '"event":"end"' "$work/es.jsonl" 2>/dev/null)
+if [ $? -eq 0 ] && grep -q '"stop_reason":"early-stopping"' <<<"$end" && grep -q '"best_epoch":1' <<<"$end" \
+    && grep -q "val loss" <<<"$out" && grep -q "stopped early" <<<"$out" \
+    && [ "$(cat "$work/es/best")" = step-000000012 ] && [ -f "$work/es/step-000000012/state.json" ] \
+    && [ "$(ls "$work/es" | grep -c '^step-')" -eq 2 ]; then
+    ok "early stopping ends the run after the patience; DIR/best survives --keep 1"
+else bad "early stopping and DIR/best" "$out
+$end
+$(ls "$work/es" 2>&1)"; fi
+# Interrupted after epoch 2 and resumed, the run must stop where the uninterrupted one did.
+out=$(timeout 300 bash "$mpirun_sh" -np 2 "$bin" train "${es[@]}" --checkpoint-dir "$work/es2" --max-steps 24 2>&1 \
+    && timeout 300 bash "$mpirun_sh" -np 2 "$bin" train "${es[@]}" --checkpoint-dir "$work/es2" --resume --metrics "$work/es2.jsonl" 2>&1)
+if grep -q '"stop_reason":"early-stopping"' "$work/es2.jsonl" 2>/dev/null && grep -q '"steps":36' "$work/es2.jsonl" \
+    && [ "$(cat "$work/es2/best")" = step-000000012 ]; then
+    ok "a resumed run keeps the early-stopping state and stops at the same step"
+else bad "early stopping across --resume" "$out $(cat "$work/es2.jsonl" 2>&1)"; fi
+expect_error "early stopping on validation loss without a validation set is refused" "needs a validation set" \
+    "$bin" train "${small[@]}" --early-stopping 3
+expect_error "a validation split outside (0, 1) is refused" "validation-split 1.5" "$bin" train "${small[@]}" --validation-split 1.5
+
 # --- diagnostics: --log-level, each line tagged with its rank ---------------------------
 out=$(timeout 120 bash "$mpirun_sh" -np 2 "$bin" train "${small[@]}" --max-steps 2 --log-level debug 2>&1)
 if grep -q "^lockstep\[rank 0/2\] debug: gradient buckets" <<<"$out" && grep -q "^lockstep\[rank 1/2\] info: data loaded" <<<"$out"; then

@@ -96,9 +96,13 @@ public struct CheckpointStore: Sendable {
     /// `state.files` is filled with the SHA-256 of each tensor file computed while writing.
     /// `metadata` is added to `model.safetensors`' metadata, after `format: pt` and
     /// `lockstep_step`.
+    ///
+    /// With `markBest`, `DIR/best` is replaced (atomically, before pruning) to name the new
+    /// checkpoint. Pruning never removes the checkpoint `best` names, so the store holds
+    /// the newest `keep` plus, when older, the best.
     public func save<C: Codable & Sendable & Equatable>(
         step: Int, model: [TensorSource], optimizer: [TensorSource], state: CheckpointState<C>,
-        metadata: [String: String] = [:]
+        metadata: [String: String] = [:], markBest: Bool = false
     ) throws -> String {
         guard step >= 0 else { throw CheckpointError.invalidStep(step) }
         guard state.step == step else { throw CheckpointError.stepMismatch(step: step, stateStep: state.step) }
@@ -128,9 +132,8 @@ public struct CheckpointStore: Sendable {
             throw error
         }
 
-        let latestTemporary = directory + "/latest.tmp"
-        try DurableIO.writeDurably(Array((name + "\n").utf8), to: latestTemporary)
-        try DurableIO.renameAtomically(latestTemporary, to: directory + "/latest")
+        try writePointer("latest", to: name)
+        if markBest { try writePointer("best", to: name) }
         try DurableIO.fsyncDirectory(directory)
 
         try prune(keeping: name)
@@ -143,6 +146,29 @@ public struct CheckpointStore: Sendable {
     /// scanning. Nil when the directory holds none.
     public func latest() throws -> String? {
         try Self.latest(in: directory)
+    }
+
+    /// The path of the checkpoint `DIR/best` names (the best validation metric so far), or
+    /// nil when there is none or it is not a complete checkpoint.
+    public func best() -> String? {
+        Self.pointer("best", in: directory)
+    }
+
+    /// Names the checkpoint at `path` (in this store) in `DIR/best`, durably.
+    public func markBest(_ path: String) throws {
+        let name = (path as NSString).lastPathComponent
+        guard Self.step(ofDirectoryName: name) != nil, Self.isComplete(directory + "/" + name) else {
+            throw CheckpointError.noCheckpoint(path: path)
+        }
+        try writePointer("best", to: name)
+        try DurableIO.fsyncDirectory(directory)
+    }
+
+    /// Replaces the pointer file `DIR/<pointer>` with `name` and a newline, atomically.
+    private func writePointer(_ pointer: String, to name: String) throws {
+        let temporary = directory + "/\(pointer).tmp"
+        try DurableIO.writeDurably(Array((name + "\n").utf8), to: temporary)
+        try DurableIO.renameAtomically(temporary, to: directory + "/" + pointer)
     }
 
     /// The paths of the complete checkpoints in the directory, oldest (lowest step) first.
@@ -267,9 +293,11 @@ public struct CheckpointStore: Sendable {
         try? FileManager.default.removeItem(atPath: aside)
     }
 
-    /// Removes all but the newest `keep` complete checkpoints, never `justWritten`.
+    /// Removes all but the newest `keep` complete checkpoints, never `justWritten` and never
+    /// the one `DIR/best` names.
     private func prune(keeping justWritten: String) throws {
-        let others = try Self.checkpoints(in: directory).filter { $0.name != justWritten }
+        let best = Self.pointer("best", in: directory).map { ($0 as NSString).lastPathComponent }
+        let others = try Self.checkpoints(in: directory).filter { $0.name != justWritten && $0.name != best }
         let excess = others.count - (keep - 1)
         guard excess > 0 else { return }
         for old in others.prefix(excess) {
@@ -324,12 +352,15 @@ public struct CheckpointStore: Sendable {
 
     /// See ``latest()``.
     static func latest(in directory: String) throws -> String? {
-        if let text = try? String(contentsOfFile: directory + "/latest", encoding: .utf8) {
-            let name = text.trimmingCharacters(in: .whitespacesAndNewlines)
-            if step(ofDirectoryName: name) != nil, isComplete(directory + "/" + name) {
-                return directory + "/" + name
-            }
-        }
+        if let named = pointer("latest", in: directory) { return named }
         return try checkpoints(in: directory).last.map { directory + "/" + $0.name }
+    }
+
+    /// The complete checkpoint that the pointer file `DIR/<name>` names, if any.
+    static func pointer(_ name: String, in directory: String) -> String? {
+        guard let text = try? String(contentsOfFile: directory + "/" + name, encoding: .utf8) else { return nil }
+        let target = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard step(ofDirectoryName: target) != nil, isComplete(directory + "/" + target) else { return nil }
+        return directory + "/" + target
     }
 }

@@ -1,3 +1,5 @@
+import Randomness
+
 /// An in-memory classification dataset: `count` samples of shape `sampleShape`, stored
 /// row-major in one flat `Float` array, and one `Int32` label per sample in `0..<classCount`.
 ///
@@ -72,6 +74,40 @@ public struct Dataset: Sendable {
             sampleShape: sampleShape, classCount: classCount,
             features: Array(features[range.lowerBound * s ..< range.upperBound * s]),
             labels: Array(labels[range]))
+    }
+
+    /// The samples at `indices`, in that order, as a new dataset (copies them).
+    public func subset(_ indices: [Int], name: String? = nil) -> Dataset {
+        let s = sampleSize
+        var features = [Float]()
+        features.reserveCapacity(indices.count * s)
+        var labels = [Int32]()
+        labels.reserveCapacity(indices.count)
+        for i in indices {
+            precondition(i >= 0 && i < count, "Dataset.subset: index \(i) outside 0..<\(count)")
+            features.append(contentsOf: self.features[i * s ..< (i + 1) * s])
+            labels.append(self.labels[i])
+        }
+        return Dataset(unchecked: name ?? "\(self.name)[\(indices.count) samples]", sampleShape: sampleShape,
+                       classCount: classCount, features: features, labels: labels)
+    }
+
+    /// Splits off a random `fraction` of the samples (rounded, at least one, and at least one
+    /// left to train on) as a validation set. The choice is a pure function of `seed`, so
+    /// every rank and every resumption holds out the same samples; both parts keep the
+    /// original order.
+    public func holdingOut(fraction: Double, seed: UInt64) -> (train: Dataset, validation: Dataset) {
+        precondition(fraction > 0 && fraction < 1 && count >= 2, "Dataset.holdingOut: fraction \(fraction) of \(count) samples")
+        let held = min(count - 1, max(1, Int((fraction * Double(count)).rounded())))
+        // Stream 0x76616c ("val") keeps this draw apart from the shuffles (streams = epochs).
+        var rng = SeededRNG(seed: seed, stream: 0x76_616C)
+        let order = rng.permutation(count)
+        var isHeld = [Bool](repeating: false, count: count)
+        for i in order[0..<held] { isHeld[Int(i)] = true }
+        let trainIndices = (0..<count).filter { !isHeld[$0] }
+        let validationIndices = (0..<count).filter { isHeld[$0] }
+        return (subset(trainIndices, name: "\(name) (training part)"),
+                subset(validationIndices, name: "\(name) (validation part)"))
     }
 
     /// Copies the samples at `indices` into `features` (`indices.count * sampleSize` floats,

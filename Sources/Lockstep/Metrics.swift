@@ -30,6 +30,12 @@ public struct EpochMetrics: Sendable {
     public var allreduceSeconds: Double
     /// Seconds spent evaluating after the epoch.
     public var evalSeconds: Double
+    /// Validation loss after the epoch (nil without a validation set).
+    public var validationLoss: Double? = nil
+    /// Validation accuracy after the epoch (nil without a validation set).
+    public var validationAccuracy: Double? = nil
+    /// Whether the monitored metric improved in this epoch (the best checkpoint moved).
+    public var improved: Bool? = nil
 }
 
 /// Totals of a finished run: the `{"event":"end",...}` metrics line.
@@ -64,6 +70,13 @@ public struct TrainingSummary: Sendable {
     public var slowestRank = 0
     /// How much more compute time the slowest rank took than the fastest (0.05 = 5%).
     public var slowestRankExcess = 0.0
+    /// Why training ended: `completed` (every epoch), `max-steps` or `early-stopping`.
+    public var stopReason = "completed"
+    /// The best value of the monitored metric, its name and the epoch (1-based) it was
+    /// reached in, when a validation set or early stopping was in use.
+    public var best: (metric: String, value: Double, epoch: Int)? = nil
+    /// The checkpoint `DIR/best` names, if any.
+    public var bestCheckpoint: String? = nil
 }
 
 /// Appends JSON lines to the metrics file (rank 0 only). Keys keep the documented order.
@@ -122,6 +135,7 @@ public final class MetricsLog {
             ("train_acc", m.trainAccuracy), ("test_loss", m.testLoss), ("test_acc", m.testAccuracy),
             ("samples_per_s", m.samplesPerSecond), ("epoch_s", m.epochSeconds), ("compute_s", m.computeSeconds),
             ("allreduce_s", m.allreduceSeconds), ("eval_s", m.evalSeconds),
+            ("val_loss", m.validationLoss), ("val_acc", m.validationAccuracy), ("improved", m.improved),
         ])
     }
 
@@ -133,6 +147,8 @@ public final class MetricsLog {
             ("samples_per_s", s.samplesPerSecond), ("train_loss", s.finalTrainLoss), ("test_loss", s.finalTestLoss),
             ("test_acc", s.finalTestAccuracy), ("slowest_rank", s.slowestRank),
             ("slowest_rank_excess", s.slowestRankExcess), ("checkpoint", s.checkpoint),
+            ("stop_reason", s.stopReason), ("best_metric", s.best?.metric), ("best_value", s.best?.value),
+            ("best_epoch", s.best?.epoch), ("best_checkpoint", s.bestCheckpoint),
         ])
     }
 }

@@ -135,6 +135,13 @@ public final class Trainer {
     var resumedFrom: String?
     var lastCheckpointStep = -1
     var lastCheckpointPath: String?
+    /// Follows the monitored metric (validation loss by default) when there is a
+    /// validation set or early stopping; nil otherwise.
+    var monitor: MetricMonitor?
+    /// The metric improved after the last epoch: the next checkpoint becomes `DIR/best`.
+    var bestPending = false
+    /// Why the run ended (see ``TrainingSummary/stopReason``).
+    var stopReason = "completed"
     public var onEvent: ((TrainingEvent) -> Void)?
 
     // Running totals of the epoch in progress.
@@ -216,6 +223,9 @@ public final class Trainer {
             catch { throw CollectiveError("--checkpoint-dir: \(error.userMessage)") }
         }
 
+        if data.validation != nil || c.earlyStopping != nil {
+            monitor = MetricMonitor(metric: c.monitoredMetric, minDelta: c.minDelta ?? 0, patience: c.earlyStopping)
+        }
         // Rank 0's initial state is everyone's (the seed makes them equal already; the
         // broadcast makes it a guarantee, whatever the ranks' floating-point libraries).
         try world.broadcast(model.arena.parameters, from: 0)
@@ -258,6 +268,23 @@ public final class Trainer {
         return summary
     }
 
+    /// Records this epoch's monitored metric; returns whether it improved and whether
+    /// early stopping ends the run now. Rank 0 decides and broadcasts, so every rank stops
+    /// at the same step even if the ranks' reduced sums differed in the last bit.
+    private func followMonitor(trainLoss: Double, validation: (loss: Double, accuracy: Double)?) throws -> (improved: Bool, stop: Bool) {
+        guard var m = monitor else { return (false, false) }
+        let value: Double
+        switch m.metric {
+        case .validationLoss: value = validation?.loss ?? .nan
+        case .validationAccuracy: value = validation?.accuracy ?? .nan
+        case .trainLoss: value = trainLoss
+        }
+        var decision = [m.record(value, epoch: epoch + 1) ? 1 : 0, m.shouldStop ? 1 : 0]
+        try world.broadcast(&decision, from: 0)
+        monitor = m
+        return (decision[0] == 1, decision[1] == 1)
+    }
+
     private func trainToTheEnd() throws -> TrainingSummary {
         let c = configuration
         let runStart = MPIEnvironment.wallTime()
@@ -292,20 +319,34 @@ public final class Trainer {
             let evalStart = MPIEnvironment.wallTime()
             let test = try evaluate()
             lastTest = test
-            let m = EpochMetrics(
+            let validation = try data.validation.map {
+                try Evaluation.run(model: model, on: $0, world: world, batchSize: c.evalBatchSize)
+            }
+            let (improved, stopEarly) = try followMonitor(
+                trainLoss: totals.loss, validation: validation.map { ($0.loss, $0.accuracy) })
+            var m = EpochMetrics(
                 epoch: epoch + 1, step: step, worldSize: world.size, batchPerRank: c.batchSize,
                 learningRate: lastLearningRate, trainLoss: totals.loss, trainAccuracy: totals.accuracy,
                 testLoss: test?.loss, testAccuracy: test?.accuracy,
                 samplesPerSecond: Double(totals.seen) / max(elapsed, 1e-9), epochSeconds: elapsed,
                 computeSeconds: epochCompute, allreduceSeconds: epochWait,
                 evalSeconds: MPIEnvironment.wallTime() - evalStart)
+            m.validationLoss = validation?.loss
+            m.validationAccuracy = validation?.accuracy
+            m.improved = monitor == nil ? nil : improved
             if world.rank == 0 { metrics?.record(m); emit(.epoch(m)) }
             epoch += 1
             stepInEpoch = 0
+            bestPending = improved
             let every = options.checkpointEveryEpochs
-            if every > 0 && epoch % every == 0 && epoch < c.epochs { try saveCheckpoint() }
+            let due = every > 0 && epoch % every == 0 && epoch < c.epochs
+            // A new best is checkpointed at once, so `DIR/best` always holds that state.
+            if (due || improved) && epoch < c.epochs && !stopEarly { try saveCheckpoint() }
+            if stopEarly { stopReason = "early-stopping"; break }
         }
+        if stopReason == "completed" && step >= stopStep && step < totalSteps { stopReason = "max-steps" }
         if store != nil && lastCheckpointStep != step { try saveCheckpoint() }
+        else if bestPending { try markBestCheckpoint() }
         if let timeline, let path = options.timelinePath { try timeline.write(to: path, world: world) }
         // Stragglers: every rank's compute time, so the summary can name the slowest.
         let computeTimes = try world.allgather([computeTotal])
@@ -321,6 +362,11 @@ public final class Trainer {
         summary.parameterCount = model.parameterCount
         summary.slowestRank = slowest
         summary.slowestRankExcess = fastest > 0 ? computeTimes[slowest] / fastest - 1 : 0
+        summary.stopReason = stopReason
+        if let monitor, let best = monitor.best {
+            summary.best = (monitor.metric.metricsKey, best, monitor.bestEpoch)
+        }
+        summary.bestCheckpoint = world.rank == 0 ? store?.best() : nil
         if world.rank == 0 { metrics?.record(summary); emit(.finished(summary)) }
         return summary
     }

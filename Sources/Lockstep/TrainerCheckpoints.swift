@@ -58,6 +58,7 @@ extension Trainer {
             "samples_in_epoch": "\(stepInEpoch * configuration.batchSize * world.size * configuration.accumulate)",
             "parameter_count": "\(model.parameterCount)",
         ]
+        if let monitor { extra.merge(monitor.savedState) { _, new in new } }
         if let n = data.normalization, let json = try? JSONEncoder().encode(n) {
             extra["normalization"] = String(decoding: json, as: UTF8.self)
         }
@@ -77,7 +78,8 @@ extension Trainer {
         let path = try store.save(
             step: step, model: ModelTensors.sources(model.arena),
             optimizer: ModelTensors.optimizerSources(optimizer, model.arena), state: checkpointState(),
-            metadata: ["lockstep_model": configuration.model])
+            metadata: ["lockstep_model": configuration.model], markBest: bestPending)
+        bestPending = false
         lastCheckpointPath = path
         Diagnostics.logger.info("checkpoint written", metadata: [
             "step": "\(step)", "path": "\(path)",
@@ -85,11 +87,18 @@ extension Trainer {
         onEvent?(.checkpoint(path: path, step: step))
     }
 
+    /// Names the checkpoint of the current step, already written, in `DIR/best`.
+    func markBestCheckpoint() throws {
+        bestPending = false
+        guard let store, world.rank == 0, let path = lastCheckpointPath, lastCheckpointStep == step else { return }
+        try store.markBest(path)
+    }
+
     /// Loads a checkpoint on rank 0, checks it fits this model, and broadcasts parameters,
     /// buffers, optimizer state and position to every rank. Collective.
     func resume(from path: String) throws {
         let c = configuration
-        let loadedFrom: (position: [Int], path: String)? = try Collective.onRoot(world) {
+        let loadedFrom: (position: [Int], path: String, extra: [String: String])? = try Collective.onRoot(world) {
             let loaded: LoadedCheckpoint<TrainingConfiguration>
             do { loaded = try CheckpointStore.load(path: path, as: TrainingConfiguration.self) }
             catch { throw CollectiveError("cannot resume from \(path): \(error.userMessage)") }
@@ -108,7 +117,7 @@ extension Trainer {
             let samplesInEpoch = Int(loaded.state.extra["samples_in_epoch"] ?? "") ?? 0
             let globalBatch = c.batchSize * world.size * c.accumulate
             let optimizerSteps = Int(loaded.state.extra["optimizer_steps"] ?? "") ?? loaded.state.step
-            return ([loaded.state.step, loaded.state.epoch, samplesInEpoch / globalBatch, optimizerSteps], loaded.path)
+            return ([loaded.state.step, loaded.state.epoch, samplesInEpoch / globalBatch, optimizerSteps], loaded.path, loaded.state.extra)
         }
         var position = loadedFrom?.position ?? [0, 0, 0, 0]
         try world.broadcast(&position, from: 0)
@@ -121,6 +130,14 @@ extension Trainer {
         optimizer.stepCount = position[3]
         lastCheckpointStep = step
         resumedFrom = try Collective.broadcast(string: loadedFrom?.path ?? "", from: 0, world)
+        if monitor != nil {
+            var saved = loadedFrom?.extra ?? [:]
+            for key in ["monitor_best", "monitor_best_epoch", "monitor_bad_epochs"] {
+                let value = try Collective.broadcast(string: saved[key] ?? "", from: 0, world)
+                saved[key] = value.isEmpty ? nil : value
+            }
+            monitor?.restore(saved)
+        }
         Diagnostics.logger.info("resumed", metadata: [
             "from": "\(resumedFrom ?? "")", "step": "\(step)", "epoch": "\(epoch)", "stepInEpoch": "\(stepInEpoch)"])
     }

@@ -50,6 +50,17 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable, Hashable {
     public var evalBatchSize = 500
     /// Number of samples for the synthetic dataset (training; test is a fifth of it).
     public var syntheticCount = 4096
+    /// Hold out this fraction of the training set (seeded) as a validation set.
+    public var validationSplit: Double? = nil
+    /// A separate validation set, in the format of `dataset` (a CSV file; for npy a
+    /// directory holding `val_x.npy` and `val_y.npy`).
+    public var validationData: String? = nil
+    /// Stop when the monitored metric has not improved for this many epochs.
+    public var earlyStopping: Int? = nil
+    /// The metric that early stopping and the best checkpoint follow (default `val-loss`).
+    public var earlyStoppingMetric: MonitoredMetric? = nil
+    /// The smallest change of the monitored metric that counts as an improvement (default 0).
+    public var minDelta: Double? = nil
 
     public init() {}
 
@@ -73,10 +84,26 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable, Hashable {
         guard bucketMB > 0, bucketMB.isFinite else { throw fail("--bucket-mb \(bucketMB) must be positive") }
         guard evalBatchSize >= 1 else { throw fail("--eval-batch-size \(evalBatchSize) must be at least 1") }
         guard syntheticCount >= 1 else { throw fail("--synthetic-count \(syntheticCount) must be at least 1") }
+        if let validationSplit {
+            guard validationSplit > 0, validationSplit < 1 else { throw fail("--validation-split \(validationSplit) must be between 0 and 1 (exclusive)") }
+            guard validationData == nil else { throw fail("give either --validation-split or --validation-data, not both") }
+        }
+        if validationData != nil, !(dataset == "csv" || dataset == "npy") {
+            throw fail("--validation-data works with --dataset csv or npy; for \(dataset) use --validation-split")
+        }
+        if let earlyStopping, earlyStopping < 1 { throw fail("--early-stopping \(earlyStopping) must be at least 1 (epochs without improvement)") }
+        if let minDelta, !(minDelta >= 0 && minDelta.isFinite) { throw fail("--min-delta \(minDelta) must be >= 0") }
+        if monitoredMetric.needsValidationSet, validationSplit == nil, validationData == nil,
+           earlyStopping != nil || earlyStoppingMetric != nil {
+            throw fail("--early-stopping follows \(monitoredMetric.rawValue), which needs a validation set: add --validation-split F or --validation-data PATH, or choose --early-stopping-metric train-loss")
+        }
         if (dataset == "csv" || dataset == "npy"), data == nil {
             throw fail("--dataset \(dataset) needs --data (a file for csv, a directory with train_x.npy, train_y.npy for npy)")
         }
     }
+
+    /// The metric early stopping and the best checkpoint follow.
+    public var monitoredMetric: MonitoredMetric { earlyStoppingMetric ?? .validationLoss }
 
     /// The settings as sorted key/value text pairs, for naming the setting that differs.
     func flattened() -> [(key: String, value: String)] {
@@ -120,4 +147,18 @@ public struct RunOptions: Sendable {
     public var ranksPerNode: Int? = nil
 
     public init() {}
+}
+
+/// A per-epoch figure that early stopping and the best checkpoint can follow.
+public enum MonitoredMetric: String, Codable, Sendable, CaseIterable, Hashable {
+    case validationLoss = "val-loss"
+    case validationAccuracy = "val-acc"
+    case trainLoss = "train-loss"
+
+    /// Whether larger values are better.
+    public var higherIsBetter: Bool { self == .validationAccuracy }
+    /// Whether the metric comes from the validation set.
+    public var needsValidationSet: Bool { self != .trainLoss }
+    /// The name in metrics lines.
+    public var metricsKey: String { ["val-loss": "val_loss", "val-acc": "val_acc", "train-loss": "train_loss"][rawValue]! }
 }

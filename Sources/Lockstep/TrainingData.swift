@@ -6,7 +6,16 @@ import Foundation
 public struct TrainingData: Sendable {
     public var train: Dataset
     public var test: Dataset?
+    /// Held out from the training set (`validationSplit`) or read from `validationData`.
+    public var validation: Dataset?
     public var normalization: Normalization?
+
+    public init(train: Dataset, test: Dataset?, validation: Dataset? = nil, normalization: Normalization?) {
+        self.train = train
+        self.test = test
+        self.validation = validation
+        self.normalization = normalization
+    }
 
     /// Loads the data a configuration names; errors say which file and what to do.
     public static func load(_ c: TrainingConfiguration) throws -> TrainingData {
@@ -40,13 +49,31 @@ public struct TrainingData: Sendable {
         }
         if let limit = c.trainLimit, limit < train.count { train = train.slice(0..<limit) }
         if let limit = c.testLimit, let t = test, limit < t.count { test = t.slice(0..<limit) }
+        var validation: Dataset?
+        if let fraction = c.validationSplit {
+            guard train.count >= 2 else {
+                throw CollectiveError("--validation-split needs at least 2 training samples, but the training set holds \(train.count)")
+            }
+            (train, validation) = train.holdingOut(fraction: fraction, seed: c.seed)
+        } else if let path = c.validationData {
+            if c.dataset == "csv" {
+                validation = try CSVDataset.load(path: path, sampleShape: train.sampleShape, classCount: train.classCount, hasHeader: nil)
+            } else {
+                guard FileIO.isDirectory(path) else {
+                    throw CollectiveError("--validation-data \(path) is not a directory; for --dataset npy give a directory holding val_x.npy and val_y.npy")
+                }
+                validation = try NPYDataset.load(featuresPath: path + "/val_x.npy", labelsPath: path + "/val_y.npy", sampleShape: train.sampleShape, classCount: train.classCount)
+            }
+        }
         var normalization: Normalization?
         if c.normalize {
+            // Fitted on the samples trained on only: the validation set stays unseen.
             let n = Normalization.fit(train)
             train.normalize(n)
             test?.normalize(n)
+            validation?.normalize(n)
             normalization = n
         }
-        return TrainingData(train: train, test: test, normalization: normalization)
+        return TrainingData(train: train, test: test, validation: validation, normalization: normalization)
     }
 }

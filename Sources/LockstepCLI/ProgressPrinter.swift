@@ -70,6 +70,9 @@ final class ProgressPrinter {
         case .epoch(let m):
             if isTerminal { FileHandle.standardOutput.write(Data("\r\u{1B}[K".utf8)) }
             var line = String(format: "epoch %d/%d  train loss %.4f acc %.4f", m.epoch, configuration.epochs, m.trainLoss, m.trainAccuracy)
+            if let l = m.validationLoss, let a = m.validationAccuracy {
+                line += String(format: "  val loss %.4f acc %.4f%@", l, a, m.improved == true ? " *" : "")
+            }
             if let l = m.testLoss, let a = m.testAccuracy { line += String(format: "  test loss %.4f acc %.4f", l, a) }
             let share = m.epochSeconds > 0 ? m.allreduceSeconds / m.epochSeconds * 100 : 0
             line += String(format: "  %@ samples/s  %.1f s (communication %.1f%%)", grouped(Int(m.samplesPerSecond)), m.epochSeconds, share)
@@ -87,6 +90,15 @@ final class ProgressPrinter {
         var line = "done: \(s.steps) steps, \(s.epochs) epochs in \(String(format: "%.1f", s.wallSeconds)) s; \(grouped(Int(s.samplesPerSecond))) samples/s"
         if let a = s.finalTestAccuracy { line += String(format: "; test accuracy %.4f", a) }
         if let c = s.checkpoint { line += "; checkpoint \(c)" }
+        if let best = s.best {
+            line += String(format: "; best %@ %.4f at epoch %d", best.metric, best.value, best.epoch)
+            if let path = s.bestCheckpoint { line += " (\(path))" }
+        }
+        switch s.stopReason {
+        case "early-stopping": line += "; stopped early: no improvement for the --early-stopping patience"
+        case "max-steps": line += "; stopped at --max-steps"
+        default: break
+        }
         if s.worldSize > 1 { line += String(format: "; slowest rank %d (+%.1f%% compute)", s.slowestRank, s.slowestRankExcess * 100) }
         return line
     }

@@ -35,6 +35,14 @@ struct TrainingFlags: ParsableArguments {
     @Option(help: "Stop after N optimizer steps in total (the schedule still spans all epochs).") var maxSteps: Int?
     @Option(help: "All-reduce bucket size in MiB. (default: 1)") var bucketMb: Double?
     @Option(help: "Samples for --dataset synthetic. (default: 4096)") var syntheticCount: Int?
+    @Option(help: "Hold out this fraction of the training set (seeded, the same on every rank) as a validation set, evaluated every epoch.")
+    var validationSplit: Double?
+    @Option(help: "A separate validation set: a CSV file for --dataset csv; for npy a directory holding val_x.npy and val_y.npy.")
+    var validationData: String?
+    @Option(help: "Stop when the monitored metric has not improved for N epochs in a row.") var earlyStopping: Int?
+    @Option(help: "What early stopping and DIR/best follow: val-loss, val-acc or train-loss. (default: val-loss)")
+    var earlyStoppingMetric: MonitoredMetric?
+    @Option(help: "The smallest change of the monitored metric that counts as an improvement. (default: 0)") var minDelta: Double?
 
     /// Defaults, then the YAML file, then explicit flags.
     func configuration() throws -> TrainingConfiguration {
@@ -53,7 +61,8 @@ struct TrainingFlags: ParsableArguments {
             }
             let known: Set<String> = ["model", "dataset", "data", "epochs", "batch-size", "lr", "learning-rate", "optimizer", "momentum", "nesterov",
                                       "weight-decay", "schedule", "warmup-steps", "scale-lr", "accumulate", "seed", "normalize",
-                                      "train-limit", "test-limit", "max-steps", "bucket-mb", "synthetic-count"]
+                                      "train-limit", "test-limit", "max-steps", "bucket-mb", "synthetic-count",
+                                      "validation-split", "validation-data", "early-stopping", "early-stopping-metric", "min-delta"]
             if let unknown = yaml.keys.sorted().first(where: { !known.contains($0) }) {
                 throw CollectiveError("--config \(config): unknown key '\(unknown)'; keys are flag names: \(known.sorted().joined(separator: ", "))")
             }
@@ -89,6 +98,17 @@ struct TrainingFlags: ParsableArguments {
         c.maxSteps = try maxSteps ?? (value("max-steps", Int.self)) ?? c.maxSteps
         c.bucketMB = try bucketMb ?? (value("bucket-mb", Double.self)) ?? c.bucketMB
         c.syntheticCount = try syntheticCount ?? (value("synthetic-count", Int.self)) ?? c.syntheticCount
+        c.validationSplit = try validationSplit ?? (value("validation-split", Double.self)) ?? c.validationSplit
+        c.validationData = try validationData ?? (value("validation-data", String.self)) ?? c.validationData
+        c.earlyStopping = try earlyStopping ?? (value("early-stopping", Int.self)) ?? c.earlyStopping
+        if let name = try value("early-stopping-metric", String.self), earlyStoppingMetric == nil {
+            guard let metric = MonitoredMetric(rawValue: name) else {
+                throw CollectiveError("--config \(config!): 'early-stopping-metric' is '\(name)'; use \(MonitoredMetric.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            c.earlyStoppingMetric = metric
+        }
+        c.earlyStoppingMetric = earlyStoppingMetric ?? c.earlyStoppingMetric
+        c.minDelta = try minDelta ?? (value("min-delta", Double.self)) ?? c.minDelta
         try c.validate()
         return c
     }
@@ -171,3 +191,5 @@ struct TrainCommand: ParsableCommand {
 }
 
 extension AllreduceMode: ExpressibleByArgument {}
+
+extension MonitoredMetric: ExpressibleByArgument {}

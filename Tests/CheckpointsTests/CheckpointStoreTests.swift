@@ -33,11 +33,11 @@ struct CheckpointTestConfiguration: Codable, Sendable, Equatable {
     }
 
     @discardableResult
-    static func save(_ store: CheckpointStore, step: Int, scale: Float? = nil) throws -> String {
+    static func save(_ store: CheckpointStore, step: Int, scale: Float? = nil, markBest: Bool = false) throws -> String {
         let scale = scale ?? Float(step)
         return try withTensorSources(model(scale)) { model in
             try withTensorSources(optimizer(scale)) { optimizer in
-                try store.save(step: step, model: model, optimizer: optimizer, state: state(step: step))
+                try store.save(step: step, model: model, optimizer: optimizer, state: state(step: step), markBest: markBest)
             }
         }
     }
@@ -103,6 +103,31 @@ struct CheckpointTestConfiguration: Codable, Sendable, Equatable {
                                  "lockstepVersion", "rngState", "step", "stepInEpoch", "worldSize"])
         #expect(text.contains("\"formatVersion\" : 1"))
         #expect(text.hasSuffix("}\n"))
+    }
+
+    @Test func theBestCheckpointSurvivesPruning() throws {
+        let directory = try CheckpointTestDirectory()
+        let store = try CheckpointStore(directory: directory.path, keep: 1)
+        #expect(store.best() == nil)
+        try Self.save(store, step: 10)
+        try Self.save(store, step: 20, markBest: true)
+        for step in [30, 40, 50] { try Self.save(store, step: step) }
+        #expect(store.best() == directory.path + "/step-000000020")
+        #expect(try store.list() == [directory.path + "/step-000000020", directory.path + "/step-000000050"])
+        #expect(try store.latest() == directory.path + "/step-000000050")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted()
+            == ["best", "latest", "step-000000020", "step-000000050"])
+
+        // A new best moves the pointer; the old best is then pruned like any other.
+        try Self.save(store, step: 60, markBest: true)
+        try Self.save(store, step: 70)
+        #expect(store.best() == directory.path + "/step-000000060")
+        #expect(try store.list() == [directory.path + "/step-000000060", directory.path + "/step-000000070"])
+
+        // markBest names an existing checkpoint; anything else is refused.
+        try store.markBest(directory.path + "/step-000000070")
+        #expect(store.best() == directory.path + "/step-000000070")
+        #expect(throws: CheckpointError.self) { try store.markBest(directory.path + "/step-000000099") }
     }
 
     @Test func keepsOnlyTheNewestK() throws {

@@ -74,3 +74,35 @@ import Testing
 }
 
 private func pow2(_ x: Float) -> Float { x * x }
+
+@Suite struct ValidationSplitTests {
+    func dataset(_ n: Int) throws -> Dataset {
+        try Dataset(name: "toy", sampleShape: [2], classCount: 3,
+                    features: (0..<(2 * n)).map(Float.init), labels: (0..<n).map { Int32($0 % 3) })
+    }
+
+    @Test func holdsOutASeededFractionAndKeepsEverySampleOnce() throws {
+        let d = try dataset(100)
+        let (train, validation) = d.holdingOut(fraction: 0.2, seed: 7)
+        #expect(validation.count == 20 && train.count == 80)
+        // Every sample lands in exactly one part, in the original order within each.
+        let firsts = (train.features + validation.features).enumerated().filter { $0.offset % 2 == 0 }.map(\.element)
+        #expect(Set(firsts) == Set(stride(from: 0, to: 200, by: 2).map(Float.init)))
+        let trainFirsts = stride(from: 0, to: train.features.count, by: 2).map { train.features[$0] }
+        #expect(trainFirsts == trainFirsts.sorted())
+        #expect(zip(validation.labels, stride(from: 0, to: validation.features.count, by: 2)).allSatisfy {
+            Int($0.0) == (Int(validation.features[$0.1]) / 2) % 3 })
+    }
+
+    @Test func theSameSeedGivesTheSameSplitAndAnotherSeedAnother() throws {
+        let d = try dataset(50)
+        #expect(d.holdingOut(fraction: 0.3, seed: 1).validation.features == d.holdingOut(fraction: 0.3, seed: 1).validation.features)
+        #expect(d.holdingOut(fraction: 0.3, seed: 1).validation.features != d.holdingOut(fraction: 0.3, seed: 2).validation.features)
+    }
+
+    @Test func tinyFractionsStillHoldOutOneAndLeaveOne() throws {
+        let d = try dataset(3)
+        #expect(d.holdingOut(fraction: 0.01, seed: 1).validation.count == 1)
+        #expect(d.holdingOut(fraction: 0.99, seed: 1).train.count == 1)
+    }
+}
