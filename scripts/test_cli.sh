@@ -177,6 +177,38 @@ expect_error "early stopping on validation loss without a validation set is refu
     "$bin" train "${small[@]}" --early-stopping 3
 expect_error "a validation split outside (0, 1) is refused" "validation-split 1.5" "$bin" train "${small[@]}" --validation-split 1.5
 
+# --- predict: outputs in input order, the same classes as evaluate's accuracy ---------------
+"$bin" train --dataset synthetic --synthetic-count 1024 --model mlp:784,16,10 --batch-size 32 --progress lines \
+    --max-steps 3 --checkpoint-dir "$work/pred" >/dev/null 2>&1
+acc=$("$bin" evaluate "$work/pred" 2>&1 | sed -n 's/.*accuracy \([0-9.]*\).*/\1/p')
+out=$(timeout 120 "$bin" predict "$work/pred" --output "$work/p1.csv" 2>&1 \
+    && timeout 120 bash "$mpirun_sh" -np 3 "$bin" predict "$work/pred" --output "$work/p3.npy" --probabilities 2>&1)
+out2=$(python3 - "$work/p1.csv" "$work/p3.npy" "$work/p3.classes.npy" "$acc" <<'PY' 2>&1
+import csv, struct, sys
+rows = list(csv.reader(open(sys.argv[1])))
+body = rows[1:]
+assert [int(r[0]) for r in body] == list(range(len(body))), "rows in input order"
+acc = sum(r[1] == r[2] for r in body) / len(body)
+assert abs(acc - float(sys.argv[4])) < 1e-4, (acc, sys.argv[4])
+def npy(path):
+    b = open(path, "rb").read()
+    n = int.from_bytes(b[8:10], "little")
+    header = b[10:10 + n].decode()
+    return header, b[10 + n:]
+h, payload = npy(sys.argv[2])
+assert "'<f4'" in h and f"({len(body)}, 10)" in h, h
+probs = struct.unpack(f"<{len(body) * 10}f", payload)
+assert all(abs(sum(probs[i * 10:(i + 1) * 10]) - 1) < 1e-5 for i in range(len(body))), "rows sum to 1"
+h, payload = npy(sys.argv[3])
+classes = struct.unpack(f"<{len(body)}q", payload)
+assert list(classes) == [int(r[2]) for r in body], "3 ranks predict the classes 1 rank does"
+print(f"{len(body)} samples, accuracy {acc:.4f}")
+PY
+)
+if [ $? -eq 0 ] && [ -n "$acc" ]; then ok "predict writes outputs in input order at 1 and 3 ranks; its accuracy is evaluate's ($out2)"
+else bad "predict" "$out $out2"; fi
+expect_error "predict refuses an output name it cannot write" "csv or .npy" "$bin" predict "$work/pred" --output "$work/p.txt"
+
 # --- diagnostics: --log-level, each line tagged with its rank ---------------------------
 out=$(timeout 120 bash "$mpirun_sh" -np 2 "$bin" train "${small[@]}" --max-steps 2 --log-level debug 2>&1)
 if grep -q "^lockstep\[rank 0/2\] debug: gradient buckets" <<<"$out" && grep -q "^lockstep\[rank 1/2\] info: data loaded" <<<"$out"; then

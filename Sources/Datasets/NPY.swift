@@ -122,16 +122,25 @@ public enum NPY {
         try parse(FileIO.readAll(path: path), path: path)
     }
 
-    /// Writes `values` as a version-1.0 `.npy` file of dtype `<f4` and the given shape
+    /// Writes `values` as a `.npy` file of dtype `<f4` and the given shape
     /// (`values.count` must equal the product of `shape`; `[]` is a scalar).
     /// `numpy.load(path)` reads it back. A path ending in `.gz` is written gzip-compressed.
     public static func write(_ values: [Float], shape: [Int], to path: String) throws {
+        try values.withUnsafeBytes { try write(bytes: $0, count: values.count, descr: "<f4", shape: shape, to: path) }
+    }
+
+    /// Writes `values` as a `.npy` file of dtype `<i8` (int64) and the given shape.
+    public static func write(_ values: [Int64], shape: [Int], to path: String) throws {
+        try values.withUnsafeBytes { try write(bytes: $0, count: values.count, descr: "<i8", shape: shape, to: path) }
+    }
+
+    /// The header (version 1.0, or 2.0 when it does not fit) and the little-endian payload.
+    private static func write(bytes: UnsafeRawBufferPointer, count: Int, descr: String, shape: [Int], to path: String) throws {
         precondition(shape.allSatisfy { $0 >= 0 }, "NPY.write: negative dimension in \(shape)")
-        precondition(values.count == shape.reduce(1, *),
-                     "NPY.write: \(values.count) values for shape \(shape)")
+        precondition(count == shape.reduce(1, *), "NPY.write: \(count) values for shape \(shape)")
         let dims = shape.map(String.init)
         let shapeText = shape.count == 1 ? "(\(dims[0]),)" : "(" + dims.joined(separator: ", ") + ")"
-        var header = "{'descr': '<f4', 'fortran_order': False, 'shape': \(shapeText), }"
+        var header = "{'descr': '\(descr)', 'fortran_order': False, 'shape': \(shapeText), }"
         // Pad with spaces so that magic + version + length + header (+ '\n') is a multiple of 64.
         let unpadded = 10 + header.utf8.count + 1
         let useV2 = unpadded > 65535
@@ -146,15 +155,12 @@ public enum NPY {
             out += [UInt8(len & 0xFF), UInt8(len >> 8)]
         }
         out += Array(header.utf8)
-        out.reserveCapacity(out.count + values.count * 4)
+        out.reserveCapacity(out.count + bytes.count)
         #if _endian(little)
-        values.withUnsafeBytes { out.append(contentsOf: $0) }
+        out.append(contentsOf: bytes)
         #else
-        for v in values {
-            let b = v.bitPattern
-            out.append(UInt8(b & 0xFF)); out.append(UInt8((b >> 8) & 0xFF))
-            out.append(UInt8((b >> 16) & 0xFF)); out.append(UInt8(b >> 24))
-        }
+        let width = bytes.count / max(count, 1)
+        for i in 0..<count { out.append(contentsOf: bytes[(i * width)..<((i + 1) * width)].reversed()) }
         #endif
         try FileIO.write(out, to: path, gzip: path.hasSuffix(".gz"))
     }

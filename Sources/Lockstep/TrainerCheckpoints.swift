@@ -169,25 +169,34 @@ public struct CheckpointedModel {
 }
 
 extension CheckpointedModel {
-    /// The test set to evaluate this model on: the dataset it was trained on (or the one at
-    /// `data`), its first `limit` samples if given, normalised with the checkpoint's own
-    /// statistics and checked against the model's input shape. Errors say what to do.
-    public func testSet(data: String? = nil, limit: Int? = nil) throws -> Dataset {
+    /// Which part of a dataset to evaluate or predict on.
+    public enum Split: String, Sendable, CaseIterable {
+        case test, train
+    }
+
+    /// The samples to evaluate this model on: the test (or training) part of the dataset
+    /// it was trained on (or of the one at `data`), its first `limit` samples if given,
+    /// normalised with the checkpoint's own statistics and checked against the model's
+    /// input shape. Errors say what to do.
+    public func dataset(_ split: Split = .test, data: String? = nil, limit: Int? = nil) throws -> Dataset {
         var c = state.configuration
         if let data { c.data = data }
         c.normalize = false   // the checkpoint's statistics are applied below, not refitted
         c.trainLimit = nil
-        guard var test = try TrainingData.load(c).test else {
-            throw CollectiveError("the \(c.dataset) data at \(c.data ?? "the default location") has no test set to evaluate on")
+        c.validationSplit = nil
+        c.validationData = nil
+        let loaded = try TrainingData.load(c)
+        guard var samples = split == .train ? loaded.train : loaded.test else {
+            throw CollectiveError("the \(c.dataset) data at \(c.data ?? "the default location") has no test set; give --data with one, or use --split train")
         }
-        if let limit, limit < test.count { test = test.slice(0..<limit) }
+        if let limit, limit < samples.count { samples = samples.slice(0..<limit) }
         if let normalization {
-            try normalization.check(sampleShape: test.sampleShape)
-            test.normalize(normalization)
+            try normalization.check(sampleShape: samples.sampleShape)
+            samples.normalize(normalization)
         }
-        guard test.sampleSize == model.inputShape.reduce(1, *) else {
-            throw CollectiveError("the test samples have shape \(test.sampleShape) but the checkpoint's model \(c.model) takes \(model.inputShape)")
+        guard samples.sampleSize == model.inputShape.reduce(1, *) else {
+            throw CollectiveError("the samples have shape \(samples.sampleShape) but the checkpoint's model \(c.model) takes \(model.inputShape)")
         }
-        return test
+        return samples
     }
 }

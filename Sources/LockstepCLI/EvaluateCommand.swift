@@ -31,7 +31,7 @@ struct EvaluateCommand: ParsableCommand {
             let world = mpi.world
             let (restored, test) = try Collective.everywhere(world) { () throws -> (CheckpointedModel, Dataset) in
                 let restored = try CheckpointedModel.load(checkpoint)
-                return (restored, try restored.testSet(data: data, limit: limit))
+                return (restored, try restored.dataset(.test, data: data, limit: limit))
             }
             let result = try Evaluation.run(model: restored.model, on: test, world: world, batchSize: batchSize)
             if world.rank == 0 {

@@ -13,6 +13,6 @@ struct LockstepCommand: ParsableCommand {
               mpirun -np 4 lockstep train --model seed-mlp
             """,
         version: LockstepVersion.string,
-        subcommands: [TrainCommand.self, EvaluateCommand.self, InspectCommand.self, BenchCommand.self]
+        subcommands: [TrainCommand.self, EvaluateCommand.self, PredictCommand.self, InspectCommand.self, BenchCommand.self]
     )
 }

@@ -35,6 +35,17 @@ func littleEndian<T: FixedWidthInteger>(_ values: [T]) -> [UInt8] {
         #expect(a.floats() == values)
     }
 
+    @Test func int64RoundTrip() throws {
+        let dir = try TempDir()
+        defer { dir.remove() }
+        let values: [Int64] = [0, -1, 7, Int64.max, Int64.min, 3]
+        let p = dir.file("c.npy")
+        try NPY.write(values, shape: [2, 3], to: p)
+        let a = try NPY.read(path: p)
+        #expect(a.shape == [2, 3] && a.dtype.rawValue == "<i8")
+        #expect(a.integers() == values)
+    }
+
     @Test func headerVersions2And3AndOtherDtypes() throws {
         let dir = try TempDir()
         defer { dir.remove() }
@@ -96,7 +107,7 @@ func littleEndian<T: FixedWidthInteger>(_ values: [T]) -> [UInt8] {
 
         // Float labels, mismatched counts, wrong sample shape, label out of range.
         let yf = dir.file("yf.npy")
-        try NPY.write([0, 1, 2], shape: [3], to: yf)
+        try NPY.write([Float](arrayLiteral: 0, 1, 2), shape: [3], to: yf)
         guard case .npy(_, let reason)? = dataError({ _ = try NPYDataset.load(featuresPath: x, labelsPath: yf) })
         else { Issue.record("float labels accepted"); return }
         #expect(reason.contains("integer dtype"))

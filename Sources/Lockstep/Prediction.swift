@@ -1,0 +1,79 @@
+import Datasets
+import MPI
+import NeuralNet
+
+/// A model's outputs for every sample of a dataset, split across ranks and gathered on
+/// rank 0 in input order.
+public enum Prediction {
+    /// Outputs of every sample (row-major `[count, outputCount]`) and the predicted class
+    /// (the largest output) of each.
+    public struct Result: Sendable {
+        public var outputs: [Float]
+        public var classes: [Int32]
+        public var outputCount: Int
+        public var count: Int { classes.count }
+    }
+
+    /// Runs `model` in evaluation mode on `data`. Each rank takes the same contiguous share
+    /// as ``Evaluation`` does (``evaluationRange(count:rank:worldSize:)``); rank 0 gathers
+    /// the shares and returns the whole result in input order, the other ranks nil. With
+    /// `probabilities`, each row is the softmax of the model's outputs. Collective. The
+    /// model is left in training mode.
+    public static func run(
+        model: Sequential, on data: Dataset, world: Communicator, batchSize: Int, probabilities: Bool = false
+    ) throws -> Result? {
+        model.setTraining(false)
+        defer { model.setTraining(true) }
+        let k = model.outputCount
+        let mine = evaluationRange(count: data.count, rank: world.rank, worldSize: world.size)
+        // Shares differ by at most one sample; pad to the largest so one gather serves all.
+        let most = evaluationRange(count: data.count, rank: 0, worldSize: world.size).count
+        var local = [Float](repeating: 0, count: most * k)
+        let batch = max(1, batchSize)
+        let input = Tensor(shape: [min(batch, max(mine.count, 1))] + model.inputShape)
+        let labels = UnsafeMutableBufferPointer<Int32>.allocate(capacity: batch)
+        defer { labels.deallocate() }
+        var start = mine.lowerBound
+        while start < mine.upperBound {
+            let n = min(batch, mine.upperBound - start)
+            if input.shape[0] != n { input.resize(to: [n] + model.inputShape) }
+            data.copyRange(start..<(start + n), features: input.data, labels: labels.baseAddress!)
+            let out = model.forward(input)
+            let row0 = (start - mine.lowerBound) * k
+            for i in 0..<(n * k) { local[row0 + i] = out.data[i] }
+            start += n
+        }
+        guard let all = try world.gather(local, to: 0) else { return nil }
+        var outputs = [Float]()
+        outputs.reserveCapacity(data.count * k)
+        for r in 0..<world.size {
+            let share = evaluationRange(count: data.count, rank: r, worldSize: world.size).count
+            outputs.append(contentsOf: all[(r * most * k)..<(r * most * k + share * k)])
+        }
+        var classes = [Int32](repeating: 0, count: data.count)
+        outputs.withUnsafeMutableBufferPointer { o in
+            for s in 0..<data.count {
+                let row = UnsafeMutableBufferPointer(rebasing: o[(s * k)..<((s + 1) * k)])
+                var best = 0
+                for j in 1..<max(k, 1) where row[j] > row[best] { best = j }
+                classes[s] = Int32(best)
+                if probabilities { softmaxInPlace(row) }
+            }
+        }
+        return Result(outputs: outputs, classes: classes, outputCount: k)
+    }
+
+    /// Replaces a row of outputs by its softmax (the maximum subtracted first).
+    static func softmaxInPlace(_ row: UnsafeMutableBufferPointer<Float>) {
+        guard let top = row.max() else { return }
+        var sum: Float = 0
+        for j in row.indices { row[j] = expf(row[j] - top); sum += row[j] }
+        for j in row.indices { row[j] /= sum }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
