@@ -197,13 +197,7 @@ public final class Softmax: ElementwiseActivation, Layer {
         precondition(x.shape.count == 2, "Softmax: input \(x.shape) must be [N, C]")
         let c = x.shape[1]
         for r in 0..<x.shape[0] {
-            let a = x.data + r * c, y = output.data + r * c
-            var m = -Float.infinity
-            for j in 0..<c { m = max(m, a[j]) }
-            var s: Float = 0
-            for j in 0..<c { y[j] = expf(a[j] - m); s += y[j] }
-            let inv = 1 / s
-            for j in 0..<c { y[j] *= inv }
+            _ = rowSoftmax(x.data + r * c, into: output.data + r * c, count: c, writing: .probabilities)
         }
         return output
     }
@@ -236,13 +230,7 @@ public final class LogSoftmax: ElementwiseActivation, Layer {
         precondition(x.shape.count == 2, "LogSoftmax: input \(x.shape) must be [N, C]")
         let c = x.shape[1]
         for r in 0..<x.shape[0] {
-            let a = x.data + r * c, y = output.data + r * c
-            var m = -Float.infinity
-            for j in 0..<c { m = max(m, a[j]) }
-            var s: Float = 0
-            for j in 0..<c { s += expf(a[j] - m) }
-            let lse = m + logf(s)
-            for j in 0..<c { y[j] = a[j] - lse }
+            _ = rowSoftmax(x.data + r * c, into: output.data + r * c, count: c, writing: .logProbabilities)
         }
         return output
     }

@@ -44,15 +44,10 @@ public final class CrossEntropyLoss {
                 let label = Int(labels[r])
                 precondition(label >= 0 && label < c, "CrossEntropyLoss: label \(label) outside 0..<\(c)")
                 stored[r] = labels[r]
-                let a = logits.data + r * c, p = probabilities.data + r * c
-                var m = a[0], best = 0
-                for j in 1..<max(c, 1) where a[j] > m { m = a[j]; best = j }
-                if best == label { correct += 1 }
-                var s: Float = 0
-                for j in 0..<c { p[j] = expf(a[j] - m); s += p[j] }
-                let inv = 1 / s
-                for j in 0..<c { p[j] *= inv }
-                total += Double(m + logf(s) - a[label])
+                let a = logits.data + r * c
+                let row = rowSoftmax(a, into: probabilities.data + r * c, count: c, writing: .probabilities)
+                if row.argmax == label { correct += 1 }
+                total += Double(row.logSumExp - a[label])
             }
         }
         let loss = reduction == .mean ? total / Double(n) : total
