@@ -8,6 +8,17 @@ public enum Reduction: Sendable, Equatable {
     case sum
 }
 
+extension Reduction {
+    /// The loss from the sum of `count` per-element (or per-row) terms: their mean or the sum.
+    func loss(total: Double, count: Int) -> Float {
+        Float(self == .mean ? total / Double(count) : total)
+    }
+    /// The factor of d(scale·loss)/d(term): `scale / count` for the mean, `scale` for the sum.
+    func gradientScale(_ scale: Float, count: Int) -> Float {
+        self == .mean ? scale / Float(count) : scale
+    }
+}
+
 /// Cross-entropy from raw logits and Int32 class indices, fused with a numerically stable
 /// log-softmax (log-sum-exp), PyTorch's `nn.CrossEntropyLoss`.
 ///
@@ -50,15 +61,14 @@ public final class CrossEntropyLoss {
                 total += Double(row.logSumExp - a[label])
             }
         }
-        let loss = reduction == .mean ? total / Double(n) : total
-        return (Float(loss), correct)
+        return (reduction.loss(total: total, count: n), correct)
     }
 
     // -> dlogits: [N, C] = scale · (softmax - onehot) (/ N for mean)
     /// d(scale·loss)/d(logits) for the last `forward`; a loss-owned, reused tensor.
     public func backward(scale: Float = 1) -> Tensor {
         let n = gradient.shape[0], c = gradient.shape[1]
-        let k = reduction == .mean ? scale / Float(n) : scale
+        let k = reduction.gradientScale(scale, count: n)
         let p = probabilities.data, g = gradient.data
         for i in 0..<(n * c) { g[i] = k * p[i] }
         labels.withUnsafeBufferPointer { l in
@@ -98,93 +108,103 @@ public final class NLLLoss {
             self.labels[r] = labels[r]
             total -= Double(logProbs.data[r * c + label])
         }
-        return Float(reduction == .mean ? total / Double(n) : total)
+        return reduction.loss(total: total, count: n)
     }
 
     // -> dlogProbs: [N, C], -scale (/N) at each label, 0 elsewhere
     /// d(scale·loss)/d(logProbs) for the last `forward`.
     public func backward(scale: Float = 1) -> Tensor {
         let n = gradient.shape[0], c = gradient.shape[1]
-        let k = reduction == .mean ? scale / Float(n) : scale
+        let k = reduction.gradientScale(scale, count: n)
         gradient.fill(0)
         for r in 0..<n { gradient.data[r * c + Int(labels[r])] = -k }
         return gradient
     }
 }
 
+/// Shared part of the losses whose terms are per element of a prediction and a target of
+/// the same shape (``MSELoss``, ``BCEWithLogitsLoss``): `forward` keeps each term's
+/// derivative, and `backward` scales them by the reduction.
+public class ElementwiseLoss {
+    /// Mean over all elements or sum.
+    public let reduction: Reduction
+    /// d(term)/d(input) per element, up to `derivativeFactor`, from the last `forward`.
+    let derivative = Tensor(shape: [0])
+    private let gradient = Tensor(shape: [0])
+    private let derivativeFactor: Float
+
+    init(reduction: Reduction, derivativeFactor: Float) {
+        self.reduction = reduction
+        self.derivativeFactor = derivativeFactor
+    }
+
+    /// Checks that `input` and `target` have one shape and sizes the buffers for it.
+    @inline(__always)
+    func prepare(_ input: Tensor, _ target: Tensor, loss: String, inputName: String) {
+        precondition(input.shape == target.shape, "\(loss): \(inputName) \(input.shape), target \(target.shape)")
+        if derivative.shape != input.shape { derivative.resize(to: input.shape); gradient.resize(to: input.shape) }
+    }
+
+    // -> d(scale·loss)/d(input): same shape as the last forward's input
+    /// d(scale·loss)/d(input) for the last `forward`: the kept derivatives times
+    /// `scale` (/ count for the mean); a loss-owned, reused tensor.
+    public func backward(scale: Float = 1) -> Tensor {
+        let k = derivativeFactor * reduction.gradientScale(scale, count: derivative.count)
+        let d = derivative.data, g = gradient.data
+        for i in 0..<derivative.count { g[i] = k * d[i] }
+        return gradient
+    }
+}
+
 /// Mean squared error between a prediction and a target of the same shape, PyTorch's
-/// `nn.MSELoss` (mean over every element, or sum).
+/// `nn.MSELoss` (mean over every element, or sum). Its gradient is
+/// `2·scale·(prediction - target)` (/ count for the mean).
 ///
 /// ```swift
 /// let mse = MSELoss()
 /// let loss = mse.forward(prediction, target: target)
 /// model.backward(mse.backward())
 /// ```
-public final class MSELoss {
-    /// Mean over all elements or sum.
-    public let reduction: Reduction
-    private let gradient = Tensor(shape: [0])
-    private let difference = Tensor(shape: [0])
-
+public final class MSELoss: ElementwiseLoss {
     /// A loss with the given reduction.
-    public init(reduction: Reduction = .mean) { self.reduction = reduction }
+    public init(reduction: Reduction = .mean) { super.init(reduction: reduction, derivativeFactor: 2) }
 
     // prediction, target: same shape -> scalar
     /// The loss; `target` must have the prediction's shape.
     public func forward(_ prediction: Tensor, target: Tensor) -> Float {
-        precondition(prediction.shape == target.shape, "MSELoss: prediction \(prediction.shape), target \(target.shape)")
-        if difference.shape != prediction.shape { difference.resize(to: prediction.shape); gradient.resize(to: prediction.shape) }
+        prepare(prediction, target, loss: "MSELoss", inputName: "prediction")
         var total = 0.0
         for i in 0..<prediction.count {
             let d = prediction.data[i] - target.data[i]
-            difference.data[i] = d
+            derivative.data[i] = d   // the derivative of d² is 2·d; the 2 is applied in backward
             total += Double(d * d)
         }
-        return Float(reduction == .mean ? total / Double(prediction.count) : total)
-    }
-
-    /// d(scale·loss)/d(prediction) = 2·scale·(prediction - target) (/ count for mean).
-    public func backward(scale: Float = 1) -> Tensor {
-        let k = 2 * (reduction == .mean ? scale / Float(difference.count) : scale)
-        for i in 0..<difference.count { gradient.data[i] = k * difference.data[i] }
-        return gradient
+        return reduction.loss(total: total, count: prediction.count)
     }
 }
 
 /// Binary cross-entropy on logits, PyTorch's `nn.BCEWithLogitsLoss`, in the stable form
-/// `max(x, 0) - x·t + log(1 + e^-|x|)`, with targets in [0, 1] of the logits' shape.
+/// `max(x, 0) - x·t + log(1 + e^-|x|)`, with targets in [0, 1] of the logits' shape. Its
+/// gradient is `scale·(sigmoid(x) - t)` (/ count for the mean).
 ///
 /// ```swift
 /// let bce = BCEWithLogitsLoss()
 /// let loss = bce.forward(logits, target: targets)   // both [N, K]
 /// ```
-public final class BCEWithLogitsLoss {
-    /// Mean over all elements or sum.
-    public let reduction: Reduction
-    private let gradient = Tensor(shape: [0])
-    private let residual = Tensor(shape: [0])   // sigmoid(x) - t
-
+public final class BCEWithLogitsLoss: ElementwiseLoss {
     /// A loss with the given reduction.
-    public init(reduction: Reduction = .mean) { self.reduction = reduction }
+    public init(reduction: Reduction = .mean) { super.init(reduction: reduction, derivativeFactor: 1) }
 
     // logits, target: same shape -> scalar
     /// The loss of `logits` against `target`.
     public func forward(_ logits: Tensor, target: Tensor) -> Float {
-        precondition(logits.shape == target.shape, "BCEWithLogitsLoss: logits \(logits.shape), target \(target.shape)")
-        if gradient.shape != logits.shape { gradient.resize(to: logits.shape); residual.resize(to: logits.shape) }
+        prepare(logits, target, loss: "BCEWithLogitsLoss", inputName: "logits")
         var total = 0.0
         for i in 0..<logits.count {
             let x = logits.data[i], t = target.data[i]
             total += Double(max(x, 0) - x * t + log1pf(expf(-abs(x))))
-            residual.data[i] = 1 / (1 + expf(-x)) - t
+            derivative.data[i] = 1 / (1 + expf(-x)) - t
         }
-        return Float(reduction == .mean ? total / Double(logits.count) : total)
-    }
-
-    /// d(scale·loss)/d(logits) = scale·(sigmoid(x) - t) (/ count for mean).
-    public func backward(scale: Float = 1) -> Tensor {
-        let k = reduction == .mean ? scale / Float(gradient.count) : scale
-        for i in 0..<gradient.count { gradient.data[i] = k * residual.data[i] }
-        return gradient
+        return reduction.loss(total: total, count: logits.count)
     }
 }
