@@ -3,45 +3,26 @@
 /// ```swift
 /// MaxPool2d(kernelSize: 2)   // [N, C, 28, 28] -> [N, C, 14, 14]
 /// ```
-public final class MaxPool2d: Layer {
-    /// Window side.
-    public let kernelSize: Int
-    /// Step between windows (defaults to `kernelSize`).
-    public let stride: Int
-    private let output = Tensor(shape: [0])
-    private let gradInput = Tensor(shape: [0])
+public final class MaxPool2d: Pool2d, Layer {
     private var argmax: UnsafeMutablePointer<Int32> = .allocate(capacity: 1)
     private var argmaxCapacity = 1
-    private var cachedShape: [Int] = []
 
     /// A max pool; `stride` defaults to `kernelSize`.
     public init(kernelSize: Int, stride: Int? = nil) {
-        precondition(kernelSize > 0 && (stride ?? 1) > 0, "MaxPool2d: kernel \(kernelSize), stride \(String(describing: stride)) must be positive")
-        self.kernelSize = kernelSize
-        self.stride = stride ?? kernelSize
+        super.init("MaxPool2d", kernelSize: kernelSize, stride: stride)
     }
     deinit { argmax.deallocate() }
-    /// PyTorch-style repr of this layer.
+    /// `"MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)"`, as PyTorch prints it.
     public var description: String { "MaxPool2d(kernel_size=\(kernelSize), stride=\(stride), padding=0, dilation=1, ceil_mode=False)" }
-    /// Per-sample output shape, or an error naming a mismatched input.
-    public func outputShape(forInput shape: [Int]) throws -> [Int] {
-        try poolOutputShape(shape, kernelSize: kernelSize, stride: stride)
-    }
     /// x: [N, C, H, W] -> [N, C, H', W']
     public func forward(_ x: Tensor) -> Tensor {
-        if shapeChanged(&cachedShape, x) {
-            precondition(x.shape.count == 4, "MaxPool2d: input \(x.shape) must be [N, C, H, W]")
-            let shape = try! outputShape(forInput: Array(x.shape.dropFirst()))
-            output.resize(to: [x.shape[0]] + shape)
-            gradInput.resize(to: x.shape)
-            if output.count > argmaxCapacity {
-                argmax.deallocate()
-                argmax = .allocate(capacity: output.count)
-                argmaxCapacity = output.count
-            }
+        if prepare(x) && output.count > argmaxCapacity {
+            argmax.deallocate()
+            argmax = .allocate(capacity: output.count)
+            argmaxCapacity = output.count
         }
-        let planes = x.shape[0] * x.shape[1], h = x.shape[2], w = x.shape[3]
-        let oh = output.shape[2], ow = output.shape[3], k = kernelSize
+        let (planes, h, w, oh, ow) = (x.shape[0] * x.shape[1], x.shape[2], x.shape[3], output.shape[2], output.shape[3])
+        let k = kernelSize
         if k == 2 && stride == 2 {   // the common case, branch-free
             for pl in 0..<planes {
                 let src = x.data + pl * h * w, dst = output.data + pl * oh * ow, arg = argmax + pl * oh * ow
@@ -79,9 +60,7 @@ public final class MaxPool2d: Layer {
     }
     /// dy: [N, C, H', W'] -> dx: [N, C, H, W], routed to each window's maximum
     public func backward(_ dy: Tensor, computeInputGradient: Bool) -> Tensor? {
-        precondition(dy.shape == output.shape, "MaxPool2d.backward: gradient \(dy.shape), output \(output.shape)")
-        guard computeInputGradient else { return nil }
-        gradInput.fill(0)
+        guard prepareBackward(dy, computeInputGradient) else { return nil }
         let planes = gradInput.shape[0] * gradInput.shape[1], hw = gradInput.shape[2] * gradInput.shape[3]
         let ohw = output.shape[2] * output.shape[3]
         for pl in 0..<planes {
@@ -97,36 +76,18 @@ public final class MaxPool2d: Layer {
 /// ```swift
 /// AvgPool2d(kernelSize: 2)   // [N, C, 28, 28] -> [N, C, 14, 14]
 /// ```
-public final class AvgPool2d: Layer {
-    /// Window side.
-    public let kernelSize: Int
-    /// Step between windows (defaults to `kernelSize`).
-    public let stride: Int
-    private let output = Tensor(shape: [0])
-    private let gradInput = Tensor(shape: [0])
-    private var cachedShape: [Int] = []
-
+public final class AvgPool2d: Pool2d, Layer {
     /// An average pool; `stride` defaults to `kernelSize`.
     public init(kernelSize: Int, stride: Int? = nil) {
-        precondition(kernelSize > 0 && (stride ?? 1) > 0, "AvgPool2d: kernel \(kernelSize), stride \(String(describing: stride)) must be positive")
-        self.kernelSize = kernelSize
-        self.stride = stride ?? kernelSize
+        super.init("AvgPool2d", kernelSize: kernelSize, stride: stride)
     }
-    /// PyTorch-style repr of this layer.
+    /// `"AvgPool2d(kernel_size=2, stride=2, padding=0)"`, as PyTorch prints it.
     public var description: String { "AvgPool2d(kernel_size=\(kernelSize), stride=\(stride), padding=0)" }
-    /// Per-sample output shape, or an error naming a mismatched input.
-    public func outputShape(forInput shape: [Int]) throws -> [Int] {
-        try poolOutputShape(shape, kernelSize: kernelSize, stride: stride)
-    }
     /// x: [N, C, H, W] -> [N, C, H', W']
     public func forward(_ x: Tensor) -> Tensor {
-        if shapeChanged(&cachedShape, x) {
-            precondition(x.shape.count == 4, "AvgPool2d: input \(x.shape) must be [N, C, H, W]")
-            output.resize(to: [x.shape[0]] + (try! outputShape(forInput: Array(x.shape.dropFirst()))))
-            gradInput.resize(to: x.shape)
-        }
-        let planes = x.shape[0] * x.shape[1], h = x.shape[2], w = x.shape[3]
-        let oh = output.shape[2], ow = output.shape[3], k = kernelSize
+        _ = prepare(x)
+        let (planes, h, w, oh, ow) = (x.shape[0] * x.shape[1], x.shape[2], x.shape[3], output.shape[2], output.shape[3])
+        let k = kernelSize
         let scale = 1 / Float(k * k)
         for pl in 0..<planes {
             let src = x.data + pl * h * w, dst = output.data + pl * oh * ow
@@ -145,9 +106,7 @@ public final class AvgPool2d: Layer {
     }
     /// dy: [N, C, H', W'] -> dx: [N, C, H, W], spread evenly over each window
     public func backward(_ dy: Tensor, computeInputGradient: Bool) -> Tensor? {
-        precondition(dy.shape == output.shape, "AvgPool2d.backward: gradient \(dy.shape), output \(output.shape)")
-        guard computeInputGradient else { return nil }
-        gradInput.fill(0)
+        guard prepareBackward(dy, computeInputGradient) else { return nil }
         let planes = gradInput.shape[0] * gradInput.shape[1], h = gradInput.shape[2], w = gradInput.shape[3]
         let oh = output.shape[2], ow = output.shape[3], k = kernelSize
         let scale = 1 / Float(k * k)
@@ -167,11 +126,52 @@ public final class AvgPool2d: Layer {
     }
 }
 
-/// Per-sample output shape of a pooling window with no padding: [C, H, W] ->
-/// [C, (H-k)/s+1, (W-k)/s+1]; an input smaller than the window is an error naming it.
-func poolOutputShape(_ shape: [Int], kernelSize: Int, stride: Int) throws -> [Int] {
-    guard shape.count == 3, shape[1] >= kernelSize, shape[2] >= kernelSize else {
-        throw NeuralNetError.inputShapeMismatch(expected: [0, kernelSize, kernelSize], got: shape)
+/// Shared part of ``MaxPool2d`` and ``AvgPool2d``: the window, the output shape, and the
+/// reused output and input-gradient tensors.
+public class Pool2d {
+    /// Window side.
+    public let kernelSize: Int
+    /// Step between windows (defaults to `kernelSize`).
+    public let stride: Int
+    let output = Tensor(shape: [0])
+    let gradInput = Tensor(shape: [0])
+    private let name: String
+    private var cachedShape: [Int] = []
+
+    init(_ name: String, kernelSize: Int, stride: Int?) {
+        precondition(kernelSize > 0 && (stride ?? 1) > 0,
+                     "\(name): kernel \(kernelSize), stride \(String(describing: stride)) must be positive")
+        self.name = name
+        self.kernelSize = kernelSize
+        self.stride = stride ?? kernelSize
     }
-    return [shape[0], (shape[1] - kernelSize) / stride + 1, (shape[2] - kernelSize) / stride + 1]
+
+    /// No padding: [C, H, W] -> [C, (H-k)/s+1, (W-k)/s+1]; an input smaller than the window
+    /// is an error naming it.
+    public func outputShape(forInput shape: [Int]) throws -> [Int] {
+        guard shape.count == 3, shape[1] >= kernelSize, shape[2] >= kernelSize else {
+            throw NeuralNetError.inputShapeMismatch(expected: [0, kernelSize, kernelSize], got: shape)
+        }
+        return [shape[0], (shape[1] - kernelSize) / stride + 1, (shape[2] - kernelSize) / stride + 1]
+    }
+
+    /// Sizes the output and input gradient for `x` when its shape changed; returns whether it did.
+    @inline(__always)
+    func prepare(_ x: Tensor) -> Bool {
+        guard shapeChanged(&cachedShape, x) else { return false }
+        precondition(x.shape.count == 4, "\(name): input \(x.shape) must be [N, C, H, W]")
+        output.resize(to: [x.shape[0]] + (try! outputShape(forInput: Array(x.shape.dropFirst()))))
+        gradInput.resize(to: x.shape)
+        return true
+    }
+
+    /// Checks `dy` against the output and zeroes the input gradient when it is wanted;
+    /// returns `computeInputGradient`.
+    @inline(__always)
+    func prepareBackward(_ dy: Tensor, _ computeInputGradient: Bool) -> Bool {
+        precondition(dy.shape == output.shape, "\(name).backward: gradient \(dy.shape), output \(output.shape)")
+        guard computeInputGradient else { return false }
+        gradInput.fill(0)
+        return true
+    }
 }
