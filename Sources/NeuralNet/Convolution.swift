@@ -190,50 +190,65 @@ public final class Conv2d: Layer, FLOPCounting {
         return (min(lo, hi), hi)
     }
 
+    /// Where row `(c·k + i)·k + j` of the columns matrix (channel c, kernel tap (i, j))
+    /// reads: the output window whose input lies inside the image, and the input it reads first.
+    private struct Tap {
+        /// Input channel c.
+        var channel: Int
+        /// Output rows `ohLo..<ohHi` and columns `owLo..<owHi` read inside the image.
+        var ohLo: Int, ohHi: Int, owLo: Int, owHi: Int
+        /// Offset inside an input plane of the input under output (ohLo, owLo).
+        var offset: Int
+        /// Output columns per row inside the image.
+        var width: Int { owHi - owLo }
+    }
+
+    @inline(__always)
+    private func tap(row: Int) -> Tap {
+        let k = kernelSize, c = row / kernelArea, i = row / k % k, j = row % k
+        let (ohLo, ohHi) = validRange(offset: i * dilation, side: h, outSide: oh)
+        let (owLo, owHi) = validRange(offset: j * dilation, side: w, outSide: ow)
+        return Tap(channel: c, ohLo: ohLo, ohHi: ohHi, owLo: owLo, owHi: owHi,
+                   offset: (ohLo * stride - padding + i * dilation) * w + owLo * stride - padding + j * dilation)
+    }
+
     // The hot loops below step pointers with wrapping arithmetic (`&+`): every offset is
     // inside the tensors by construction (validRange), and Swift's overflow checks on each
     // short row cost more than the copy itself.
 
     // x: [N, C, H, W], samples first..<first+count -> columns [C·k·k, count·H'·W']
     private func im2col(_ x0: UnsafePointer<Float>, first: Int, count: Int) {
-        let p = oh * ow, np = count * p, k = kernelSize, plane = h * w
+        let p = oh * ow, np = count * p, plane = h * w
         let col = columns.data, x = x0 + first * inChannels * plane
         let rowStep = stride * w
         columnsStart = first
-        for c in 0..<inChannels {
-            for i in 0..<k {
-                let (ohLo, ohHi) = validRange(offset: i * dilation, side: h, outSide: oh)
-                for j in 0..<k {
-                    let (owLo, owHi) = validRange(offset: j * dilation, side: w, outSide: ow)
-                    let row = col + ((c * k + i) * k + j) * np
-                    let inner = owHi - owLo
-                    // input offset of output (ohLo, owLo) for this tap, inside a plane
-                    let tap = (ohLo * stride - padding + i * dilation) * w + owLo * stride - padding + j * dilation
-                    for s in 0..<count {
-                        let dst = row + s &* p
-                        if ohLo > 0 { dst.update(repeating: 0, count: ohLo * ow) }
-                        if ohHi < oh { (dst + ohHi * ow).update(repeating: 0, count: (oh - ohHi) * ow) }
-                        guard inner > 0 else {
-                            (dst + ohLo * ow).update(repeating: 0, count: (ohHi - ohLo) * ow)
-                            continue
-                        }
-                        var d = dst + ohLo &* ow
-                        var src = x + ((s &* inChannels &+ c) &* plane &+ tap)
-                        for _ in ohLo..<ohHi {
-                            var xo = 0
-                            while xo < owLo { d[xo] = 0; xo &+= 1 }
-                            if stride == 1 {
-                                copyShortRow(d + owLo, src, inner)
-                            } else {
-                                var q = 0
-                                while q < inner { d[owLo &+ q] = src[q &* stride]; q &+= 1 }
-                            }
-                            xo = owHi
-                            while xo < ow { d[xo] = 0; xo &+= 1 }
-                            d += ow
-                            src += rowStep
-                        }
+        for r in 0..<(inChannels * kernelArea) {
+            let t = tap(row: r), c = t.channel
+            let (ohLo, ohHi, owLo, owHi, inner) = (t.ohLo, t.ohHi, t.owLo, t.owHi, t.width)
+            let row = col + r * np
+            for s in 0..<count {
+                let dst = row + s &* p
+                if ohLo > 0 { dst.update(repeating: 0, count: ohLo * ow) }
+                if ohHi < oh { (dst + ohHi * ow).update(repeating: 0, count: (oh - ohHi) * ow) }
+                guard inner > 0 else {
+                    (dst + ohLo * ow).update(repeating: 0, count: (ohHi - ohLo) * ow)
+                    continue
+                }
+                var d = dst + ohLo &* ow
+                var src = x + ((s &* inChannels &+ c) &* plane &+ t.offset)
+                for _ in ohLo..<ohHi {
+                    var xo = 0
+                    while xo < owLo { d[xo] = 0; xo &+= 1 }
+                    if stride == 1 {
+                        copyShortRow(d + owLo, src, inner)
+                    } else {
+                        var q = 0
+                        while q < inner { d[owLo &+ q] = src[q &* stride]; q &+= 1 }
                     }
+                    xo = owHi
+                    while xo < ow { d[xo] = 0; xo &+= 1 }
+                    d += ow
+                    src += rowStep
                 }
             }
         }
@@ -242,36 +257,30 @@ public final class Conv2d: Layer, FLOPCounting {
     // columnGrad [C·k·k, count·H'·W'] -> dx [N, C, H, W] for samples first..<first+count
     // (accumulating overlapping taps; dx must be zeroed beforehand)
     private func col2im(_ dx0: UnsafeMutablePointer<Float>, first: Int, count: Int) {
-        let p = oh * ow, np = count * p, k = kernelSize, plane = h * w
+        let p = oh * ow, np = count * p, plane = h * w
         let col = columnGrad.data, dx = dx0 + first * inChannels * plane
         let rowStep = stride * w
-        for c in 0..<inChannels {
-            for i in 0..<k {
-                let (ohLo, ohHi) = validRange(offset: i * dilation, side: h, outSide: oh)
-                for j in 0..<k {
-                    let (owLo, owHi) = validRange(offset: j * dilation, side: w, outSide: ow)
-                    let row = col + ((c * k + i) * k + j) * np
-                    let inner = owHi - owLo
-                    let tap = (ohLo * stride - padding + i * dilation) * w + owLo * stride - padding + j * dilation
-                    if inner > 0 {
-                        for s in 0..<count {
-                            var sr = row + (s &* p &+ ohLo &* ow &+ owLo)
-                            var d = dx + ((s &* inChannels &+ c) &* plane &+ tap)
-                            for _ in ohLo..<ohHi {
-                                if stride == 1 {
-                                    addShortRow(d, sr, inner)
-                                } else {
-                                    var q = 0
-                                    while q < inner { d[q &* stride] += sr[q]; q &+= 1 }
-                                }
-                                sr += ow
-                                d += rowStep
-                            }
+        for r in 0..<(inChannels * kernelArea) {
+            let t = tap(row: r), c = t.channel
+            let (ohLo, ohHi, owLo, inner) = (t.ohLo, t.ohHi, t.owLo, t.width)
+            let row = col + r * np
+            if inner > 0 {
+                for s in 0..<count {
+                    var sr = row + (s &* p &+ ohLo &* ow &+ owLo)
+                    var d = dx + ((s &* inChannels &+ c) &* plane &+ t.offset)
+                    for _ in ohLo..<ohHi {
+                        if stride == 1 {
+                            addShortRow(d, sr, inner)
+                        } else {
+                            var q = 0
+                            while q < inner { d[q &* stride] += sr[q]; q &+= 1 }
                         }
+                        sr += ow
+                        d += rowStep
                     }
-                    row.update(repeating: 0, count: np)   // ready for the next beta = 1 GEMM
                 }
             }
+            row.update(repeating: 0, count: np)   // ready for the next beta = 1 GEMM
         }
     }
 
