@@ -47,6 +47,18 @@ func place(_ buffers: inout [PlaceableBuffer], in storage: [UnsafeMutableBufferP
     for i in buffers.indices { buffers[i].move(to: storage?[i], what: "\(optimizer) state", keepingValues: keepingValues) }
 }
 
+/// Checks an `update` call to `optimizer`: a finite learning rate >= 0, an arena with the
+/// `stateCount` parameters the optimizer's state was made for (nil: it has no state), and a
+/// range inside the arena.
+@inline(__always)
+func checkUpdate(_ optimizer: String, learningRate lr: Float, arena: ParameterArena, range: Range<Int>, stateCount: Int?) {
+    precondition(lr >= 0 && lr.isFinite, "\(optimizer).step: learning rate \(lr) must be finite and >= 0")
+    precondition(stateCount == nil || stateCount == arena.parameterCount,
+                 "\(optimizer).step: arena has \(arena.parameterCount) parameters, optimizer was made for \(stateCount ?? 0)")
+    precondition(range.lowerBound >= 0 && range.upperBound <= arena.parameterCount,
+                 "\(optimizer).update: range \(range) outside the arena")
+}
+
 func checkRange(_ name: String, _ value: Float, _ ok: Bool, _ expected: String) throws {
     guard ok, value.isFinite else {
         throw NeuralNetError.invalidHyperparameter(name: name, value: "\(value)", expected: expected)
@@ -111,10 +123,7 @@ public final class SGD: Optimizer {
 
     /// Applies step `stepCount + 1`'s update to the elements in `range`.
     public func update(_ arena: ParameterArena, range: Range<Int>, learningRate lr: Float) {
-        precondition(lr >= 0 && lr.isFinite, "SGD.step: learning rate \(lr) must be finite and >= 0")
-        precondition(momentum == 0 || momentumBuffer.count == arena.parameterCount,
-                     "SGD.step: arena has \(arena.parameterCount) parameters, optimizer was made for \(momentumBuffer.count)")
-        precondition(range.lowerBound >= 0 && range.upperBound <= arena.parameterCount, "SGD.update: range \(range) outside the arena")
+        checkUpdate("SGD", learningRate: lr, arena: arena, range: range, stateCount: momentum == 0 ? nil : momentumBuffer.count)
         guard !range.isEmpty else { return }
         let n = range.count
         let p = arena.parameters.baseAddress! + range.lowerBound, g = arena.gradients.baseAddress! + range.lowerBound
@@ -192,10 +201,7 @@ public final class AdamW: Optimizer {
 
     /// Applies step `stepCount + 1`'s update to the elements in `range`.
     public func update(_ arena: ParameterArena, range: Range<Int>, learningRate lr: Float) {
-        precondition(lr >= 0 && lr.isFinite, "AdamW.step: learning rate \(lr) must be finite and >= 0")
-        precondition(expAvg.count == arena.parameterCount,
-                     "AdamW.step: arena has \(arena.parameterCount) parameters, optimizer was made for \(expAvg.count)")
-        precondition(range.lowerBound >= 0 && range.upperBound <= arena.parameterCount, "AdamW.update: range \(range) outside the arena")
+        checkUpdate("AdamW", learningRate: lr, arena: arena, range: range, stateCount: expAvg.count)
         guard !range.isEmpty else { return }
         let n = range.count
         let t = Double(stepCount + 1)
