@@ -22,6 +22,19 @@ public class ElementwiseActivation {
         input = x
     }
 
+    // x: [N, C] -> [N, C]
+    /// ``Softmax`` and ``LogSoftmax``: ``rowSoftmax(_:into:count:writing:)`` on every row.
+    @inline(__always)
+    func forwardRows(_ x: Tensor, writing kind: RowSoftmaxOutput, _ name: String) -> Tensor {
+        prepare(x)
+        precondition(x.shape.count == 2, "\(name): input \(x.shape) must be [N, C]")
+        let c = x.shape[1]
+        for r in 0..<x.shape[0] {
+            _ = rowSoftmax(x.data + r * c, into: output.data + r * c, count: c, writing: kind)
+        }
+        return output
+    }
+
     @inline(__always)
     func checkGradient(_ dy: Tensor, _ name: String) {
         precondition(dy.shape == output.shape, "\(name).backward: gradient \(dy.shape), output \(output.shape)")
@@ -192,15 +205,7 @@ public final class Softmax: ElementwiseActivation, Layer {
     /// PyTorch-style repr of this layer.
     public var description: String { "Softmax(dim=1)" }
     /// x: [N, C] -> [N, C]
-    public func forward(_ x: Tensor) -> Tensor {
-        prepare(x)
-        precondition(x.shape.count == 2, "Softmax: input \(x.shape) must be [N, C]")
-        let c = x.shape[1]
-        for r in 0..<x.shape[0] {
-            _ = rowSoftmax(x.data + r * c, into: output.data + r * c, count: c, writing: .probabilities)
-        }
-        return output
-    }
+    public func forward(_ x: Tensor) -> Tensor { forwardRows(x, writing: .probabilities, "Softmax") }
     // dx = y ⊙ (dy - Σ dy·y)
     /// Accumulates parameter gradients; returns the input gradient when asked.
     public func backward(_ dy: Tensor, computeInputGradient: Bool) -> Tensor? {
@@ -225,15 +230,7 @@ public final class LogSoftmax: ElementwiseActivation, Layer {
     /// PyTorch-style repr of this layer.
     public var description: String { "LogSoftmax(dim=1)" }
     /// x: [N, C] -> [N, C]
-    public func forward(_ x: Tensor) -> Tensor {
-        prepare(x)
-        precondition(x.shape.count == 2, "LogSoftmax: input \(x.shape) must be [N, C]")
-        let c = x.shape[1]
-        for r in 0..<x.shape[0] {
-            _ = rowSoftmax(x.data + r * c, into: output.data + r * c, count: c, writing: .logProbabilities)
-        }
-        return output
-    }
+    public func forward(_ x: Tensor) -> Tensor { forwardRows(x, writing: .logProbabilities, "LogSoftmax") }
     // dx = dy - softmax · Σ dy
     /// Accumulates parameter gradients; returns the input gradient when asked.
     public func backward(_ dy: Tensor, computeInputGradient: Bool) -> Tensor? {
