@@ -5,7 +5,7 @@ import Foundation
 /// One tensor whose presence or shape differs between a checkpoint and the model that
 /// loads it; see ``CheckpointStore/verifyShapes(_:expected:file:)``.
 public struct TensorShapeMismatch: Sendable, Equatable {
-    /// The tensor's name, e.g. `"0.weight"`.
+    /// The state_dict name the model and the checkpoint disagree on, e.g. `"0.weight"`.
     public let name: String
     /// The shape the model expects, or nil when the model has no such tensor.
     public let expected: [Int]?

@@ -15,7 +15,7 @@ public enum SafeTensorsDType: String, Sendable, CaseIterable, Codable {
     /// 32-bit signed integer (4 bytes).
     case i32 = "I32"
 
-    /// Bytes per element.
+    /// Bytes per element: 4 for F32 and I32, 8 for F64 and I64.
     public var byteSize: Int {
         switch self {
         case .f32, .i32: return 4
@@ -28,7 +28,7 @@ public enum SafeTensorsDType: String, Sendable, CaseIterable, Codable {
 ///
 /// `values` is row-major with `shape.reduce(1, *)` elements (one for the scalar shape `[]`).
 public struct TensorRecord: Sendable, Equatable {
-    /// The tensor's name, e.g. `"0.weight"`.
+    /// The tensor's key in the file's header, e.g. `"0.weight"`.
     public let name: String
     /// The tensor's shape; `[]` for a scalar.
     public let shape: [Int]

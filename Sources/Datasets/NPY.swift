@@ -22,7 +22,7 @@ public enum NPYDType: String, Sendable, CaseIterable {
     /// `<u8`: 64-bit unsigned integer.
     case uint64 = "<u8"
 
-    /// Bytes per element.
+    /// Bytes per element, the digit of the descriptor (`<f4`: 4).
     public var size: Int {
         switch self {
         case .uint8, .int8: return 1

@@ -2,15 +2,15 @@ import Foundation
 
 /// The figures of one epoch: the `{"event":"epoch",...}` metrics line.
 public struct EpochMetrics: Sendable {
-    /// The epoch just finished (1-based in metrics, the epoch in progress in progress reports).
+    /// The epoch just finished, 1-based.
     public var epoch: Int
-    /// Optimizer steps taken so far.
+    /// Optimizer steps taken by the end of the epoch (a resumed run counts its earlier steps).
     public var step: Int
-    /// Ranks in the job.
+    /// Ranks that trained the epoch.
     public var worldSize: Int
     /// Mini-batch size on each rank.
     public var batchPerRank: Int
-    /// Learning rate of the latest step (after warm-up, schedule and `--scale-lr`).
+    /// Learning rate of the epoch's last step (after warm-up, schedule and `--scale-lr`).
     public var learningRate: Float
     /// Mean training loss over the epoch, over all ranks.
     public var trainLoss: Double
@@ -20,7 +20,7 @@ public struct EpochMetrics: Sendable {
     public var testLoss: Double?
     /// Test accuracy after the epoch (nil without a test set).
     public var testAccuracy: Double?
-    /// Training samples per second, all ranks together.
+    /// Training samples per second over the epoch's steps, all ranks together.
     public var samplesPerSecond: Double
     /// Wall-clock seconds of the epoch's training steps (evaluation excluded, see `evalSeconds`).
     public var epochSeconds: Double
@@ -46,15 +46,17 @@ public struct TrainingSummary: Sendable {
     public var epochs: Int
     /// Training samples processed by all ranks in this run.
     public var samples: Int
-    /// Ranks in the job.
+    /// Ranks that trained the run.
     public var worldSize: Int
     /// Wall-clock seconds of the whole run on rank 0.
     public var wallSeconds: Double
     /// Seconds spent in training steps (evaluation and checkpoints excluded).
     public var trainSeconds: Double
+    /// This rank's training seconds outside gradient communication, summed over the run's epochs.
     public var computeSeconds: Double
+    /// This rank's training seconds in gradient communication, summed over the run's epochs.
     public var allreduceSeconds: Double
-    /// Training samples per second, all ranks together.
+    /// Training samples per second over the run's training seconds, all ranks together.
     public var samplesPerSecond: Double
     /// Test loss after the last completed epoch.
     public var finalTestLoss: Double?

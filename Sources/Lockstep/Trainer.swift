@@ -54,21 +54,21 @@ public struct TrainingPlan: Sendable {
 
 /// Progress within an epoch.
 public struct StepProgress: Sendable {
-    /// The epoch just finished (1-based in metrics, the epoch in progress in progress reports).
+    /// The epoch in progress, 1-based.
     public var epoch: Int
-    /// Epochs completed.
+    /// Epochs the run trains for (`--epochs`).
     public var epochs: Int
     /// Steps taken in the current epoch.
     public var stepInEpoch: Int
-    /// Optimizer steps per epoch.
+    /// Optimizer steps in a whole epoch, as in the plan.
     public var stepsPerEpoch: Int
-    /// Optimizer steps taken so far.
+    /// Optimizer steps taken in the run so far (a resumed run counts its earlier steps).
     public var step: Int
-    /// Optimizer steps the run will take.
+    /// The step the run stops at, as in the plan.
     public var totalSteps: Int
     /// Mean training loss of the epoch so far (rank 0).
     public var loss: Double
-    /// Training samples per second, all ranks together.
+    /// Training samples per second in this epoch so far (rank 0's count times the ranks).
     public var samplesPerSecond: Double
     /// Learning rate of the latest step (after warm-up, schedule and `--scale-lr`).
     public var learningRate: Float

@@ -49,13 +49,13 @@ public class ElementwiseActivation {
 public final class ReLU: ElementwiseActivation, Layer {
     /// A ReLU.
     public override init() {}
-    /// PyTorch-style repr of this layer.
+    /// `"ReLU()"`, as PyTorch prints it.
     public var description: String { "ReLU()" }
     /// Set by ``Sequential`` when the layer before is a ``Conv2d`` or a ``BatchNorm`` that
     /// applies this rectifier itself (in its output pass, and its mask in its gradient
     /// pass): then this layer hands tensors through unchanged.
     var fusedIntoPrevious = false
-    /// x: [N, ...] -> [N, ...]
+    /// y = max(0, x) (x itself when fused into the layer before); x: [N, ...] -> [N, ...]
     public func forward(_ x: Tensor) -> Tensor {
         if fusedIntoPrevious { input = x; return x }
         prepare(x)
@@ -63,7 +63,7 @@ public final class ReLU: ElementwiseActivation, Layer {
         for i in 0..<x.count { y[i] = a[i] > 0 ? a[i] : 0 }
         return output
     }
-    /// Accumulates parameter gradients; returns the input gradient when asked.
+    /// dx = dy where the output is positive, else 0; no parameters.
     public func backward(_ dy: Tensor, computeInputGradient: Bool) -> Tensor? {
         if fusedIntoPrevious {
             precondition(dy.shape == input?.shape, "ReLU.backward: gradient \(dy.shape), output \(input?.shape ?? [])")
@@ -83,16 +83,16 @@ public final class LeakyReLU: ElementwiseActivation, Layer {
     public let negativeSlope: Float
     /// A leaky ReLU, e.g. `LeakyReLU(negativeSlope: 0.2)`.
     public init(negativeSlope: Float = 0.01) { self.negativeSlope = negativeSlope }
-    /// PyTorch-style repr of this layer.
+    /// `"LeakyReLU(negative_slope=0.01)"`, as PyTorch prints it.
     public var description: String { "LeakyReLU(negative_slope=\(negativeSlope))" }
-    /// x: [N, ...] -> [N, ...]
+    /// y = x · (x > 0 ? 1 : slope); x: [N, ...] -> [N, ...]
     public func forward(_ x: Tensor) -> Tensor {
         prepare(x)
         let a = x.data, y = output.data, s = negativeSlope
         for i in 0..<x.count { y[i] = a[i] * (a[i] > 0 ? 1 : s) }
         return output
     }
-    /// Accumulates parameter gradients; returns the input gradient when asked.
+    /// dx = dy · (x > 0 ? 1 : slope); no parameters.
     public func backward(_ dy: Tensor, computeInputGradient: Bool) -> Tensor? {
         checkGradient(dy, "LeakyReLU")
         guard computeInputGradient, let x = input else { return nil }
@@ -106,16 +106,16 @@ public final class LeakyReLU: ElementwiseActivation, Layer {
 public final class Sigmoid: ElementwiseActivation, Layer {
     /// A sigmoid.
     public override init() {}
-    /// PyTorch-style repr of this layer.
+    /// `"Sigmoid()"`, as PyTorch prints it.
     public var description: String { "Sigmoid()" }
-    /// x: [N, ...] -> [N, ...]
+    /// y = 1 / (1 + e^-x); x: [N, ...] -> [N, ...]
     public func forward(_ x: Tensor) -> Tensor {
         prepare(x)
         let a = x.data, y = output.data
         for i in 0..<x.count { y[i] = 1 / (1 + expf(-a[i])) }
         return output
     }
-    /// Accumulates parameter gradients; returns the input gradient when asked.
+    /// dx = dy · y · (1 - y); no parameters.
     public func backward(_ dy: Tensor, computeInputGradient: Bool) -> Tensor? {
         checkGradient(dy, "Sigmoid")
         guard computeInputGradient else { return nil }
@@ -129,16 +129,16 @@ public final class Sigmoid: ElementwiseActivation, Layer {
 public final class Tanh: ElementwiseActivation, Layer {
     /// A tanh.
     public override init() {}
-    /// PyTorch-style repr of this layer.
+    /// `"Tanh()"`, as PyTorch prints it.
     public var description: String { "Tanh()" }
-    /// x: [N, ...] -> [N, ...]
+    /// y = tanh(x); x: [N, ...] -> [N, ...]
     public func forward(_ x: Tensor) -> Tensor {
         prepare(x)
         let a = x.data, y = output.data
         for i in 0..<x.count { y[i] = tanhf(a[i]) }
         return output
     }
-    /// Accumulates parameter gradients; returns the input gradient when asked.
+    /// dx = dy · (1 - y²); no parameters.
     public func backward(_ dy: Tensor, computeInputGradient: Bool) -> Tensor? {
         checkGradient(dy, "Tanh")
         guard computeInputGradient else { return nil }
@@ -154,16 +154,16 @@ public final class Softplus: ElementwiseActivation, Layer {
     public let threshold: Float
     /// A softplus.
     public init(threshold: Float = 20) { self.threshold = threshold }
-    /// PyTorch-style repr of this layer.
+    /// `"Softplus(beta=1.0, threshold=20.0)"`, as PyTorch prints it.
     public var description: String { "Softplus(beta=1.0, threshold=\(threshold))" }
-    /// x: [N, ...] -> [N, ...]
+    /// y = log(1 + e^x), or x above `threshold`; x: [N, ...] -> [N, ...]
     public func forward(_ x: Tensor) -> Tensor {
         prepare(x)
         let a = x.data, y = output.data
         for i in 0..<x.count { y[i] = a[i] > threshold ? a[i] : log1pf(expf(a[i])) }
         return output
     }
-    /// Accumulates parameter gradients; returns the input gradient when asked.
+    /// dx = dy · sigmoid(x), or dy above `threshold`; no parameters.
     public func backward(_ dy: Tensor, computeInputGradient: Bool) -> Tensor? {
         checkGradient(dy, "Softplus")
         guard computeInputGradient, let x = input else { return nil }
@@ -179,16 +179,16 @@ public final class ELU: ElementwiseActivation, Layer {
     public let alpha: Float
     /// An ELU.
     public init(alpha: Float = 1) { self.alpha = alpha }
-    /// PyTorch-style repr of this layer.
+    /// `"ELU(alpha=1.0)"`, as PyTorch prints it.
     public var description: String { "ELU(alpha=\(alpha))" }
-    /// x: [N, ...] -> [N, ...]
+    /// y = x for x > 0, else α·(e^x - 1); x: [N, ...] -> [N, ...]
     public func forward(_ x: Tensor) -> Tensor {
         prepare(x)
         let a = x.data, y = output.data
         for i in 0..<x.count { y[i] = a[i] > 0 ? a[i] : alpha * expm1f(a[i]) }
         return output
     }
-    /// Accumulates parameter gradients; returns the input gradient when asked.
+    /// dx = dy for x > 0, else dy · (y + α); no parameters.
     public func backward(_ dy: Tensor, computeInputGradient: Bool) -> Tensor? {
         checkGradient(dy, "ELU")
         guard computeInputGradient, let x = input else { return nil }
@@ -202,12 +202,11 @@ public final class ELU: ElementwiseActivation, Layer {
 public final class Softmax: ElementwiseActivation, Layer {
     /// A softmax over dim 1.
     public override init() {}
-    /// PyTorch-style repr of this layer.
+    /// `"Softmax(dim=1)"`, as PyTorch prints it.
     public var description: String { "Softmax(dim=1)" }
-    /// x: [N, C] -> [N, C]
+    /// y = e^x / Σ e^x along each row; x: [N, C] -> [N, C]
     public func forward(_ x: Tensor) -> Tensor { forwardRows(x, writing: .probabilities, "Softmax") }
-    // dx = y ⊙ (dy - Σ dy·y)
-    /// Accumulates parameter gradients; returns the input gradient when asked.
+    /// dx = y ⊙ (dy - Σ dy·y) along each row; no parameters.
     public func backward(_ dy: Tensor, computeInputGradient: Bool) -> Tensor? {
         checkGradient(dy, "Softmax")
         guard computeInputGradient else { return nil }
@@ -227,12 +226,11 @@ public final class Softmax: ElementwiseActivation, Layer {
 public final class LogSoftmax: ElementwiseActivation, Layer {
     /// A log-softmax over dim 1.
     public override init() {}
-    /// PyTorch-style repr of this layer.
+    /// `"LogSoftmax(dim=1)"`, as PyTorch prints it.
     public var description: String { "LogSoftmax(dim=1)" }
-    /// x: [N, C] -> [N, C]
+    /// y = x - log Σ e^x along each row; x: [N, C] -> [N, C]
     public func forward(_ x: Tensor) -> Tensor { forwardRows(x, writing: .logProbabilities, "LogSoftmax") }
-    // dx = dy - softmax · Σ dy
-    /// Accumulates parameter gradients; returns the input gradient when asked.
+    /// dx = dy - e^y · Σ dy along each row; no parameters.
     public func backward(_ dy: Tensor, computeInputGradient: Bool) -> Tensor? {
         checkGradient(dy, "LogSoftmax")
         guard computeInputGradient else { return nil }

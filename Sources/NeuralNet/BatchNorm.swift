@@ -37,25 +37,26 @@ public class BatchNorm: Layer {
         invStd = [Float](repeating: 0, count: features)
     }
 
-    /// PyTorch-style repr of this layer.
+    /// `"BatchNorm2d(32, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)"`,
+    /// as PyTorch prints it.
     public var description: String {
         "BatchNorm\(spatial ? "2d" : "1d")(\(features), eps=\(epsilon), momentum=\(momentum), affine=True, track_running_stats=True)"
     }
-    /// Trainable tensors, in arena order.
+    /// `weight` (γ) and `bias` (β), `[C]` each.
     public var parameterSpecs: [TensorSpec] { [TensorSpec("weight", [features]), TensorSpec("bias", [features])] }
-    /// Non-trainable tensors (running statistics).
+    /// `running_mean` and `running_var` `[C]`, then the scalar `num_batches_tracked` (Int64 in checkpoints).
     public var bufferSpecs: [TensorSpec] {
         [TensorSpec("running_mean", [features]), TensorSpec("running_var", [features]),
          TensorSpec("num_batches_tracked", [], isInteger: true)]
     }
-    /// Points the layer at its windows of the arenas.
+    /// γ then β in the parameters; running mean, running variance and batch count in the buffers.
     public func bind(parameters: UnsafeMutablePointer<Float>, gradients: UnsafeMutablePointer<Float>,
                      buffers: UnsafeMutablePointer<Float>) {
         gamma = parameters; beta = parameters + features
         gammaGrad = gradients; betaGrad = gradients + features
         runningMean = buffers; runningVar = buffers + features; batchesTracked = buffers + 2 * features
     }
-    /// Fills parameters with PyTorch's default initialisation.
+    /// γ = 1, β = 0, running mean 0, running variance 1, no batches tracked (PyTorch's defaults).
     public func resetParameters(rng: inout SeededRNG) {
         gamma.update(repeating: 1, count: features)
         beta.update(repeating: 0, count: features)
@@ -63,9 +64,9 @@ public class BatchNorm: Layer {
         runningVar.update(repeating: 1, count: features)
         batchesTracked.pointee = 0
     }
-    /// Training or evaluation behaviour.
+    /// Training normalises with batch statistics and updates the running ones; evaluation uses the running ones.
     public func setTraining(_ training: Bool) { self.training = training }
-    /// Per-sample output shape, or an error naming a mismatched input.
+    /// `[C]` (``BatchNorm1d``) or `[C, H, W]` (``BatchNorm2d``), unchanged; any other shape throws.
     public func outputShape(forInput shape: [Int]) throws -> [Int] {
         guard shape.count == (spatial ? 3 : 1), shape[0] == features else {
             throw NeuralNetError.inputShapeMismatch(expected: spatial ? [features, 0, 0] : [features], got: shape)

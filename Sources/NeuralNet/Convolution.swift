@@ -26,7 +26,7 @@ public final class Conv2d: Layer, FLOPCounting {
     public let dilation: Int
     /// Channel groups (1: dense; `inChannels`: depthwise).
     public let groups: Int
-    /// Whether the layer has a bias.
+    /// Whether the layer adds a bias `[out]`, one per output channel.
     public let hasBias: Bool
 
     private var weight: UnsafeMutablePointer<Float>!
@@ -97,7 +97,8 @@ public final class Conv2d: Layer, FLOPCounting {
     private var groupK: Int { inChannels / groups * kernelArea }   // columns rows per group
     private var groupOut: Int { outChannels / groups }
 
-    /// PyTorch-style repr of this layer.
+    /// `"Conv2d(1, 16, kernel_size=(3, 3), stride=(2, 2))"`, as PyTorch prints it; padding,
+    /// dilation, groups and bias appear when they are not the default.
     public var description: String {
         var s = "Conv2d(\(inChannels), \(outChannels), kernel_size=(\(kernelSize), \(kernelSize)), stride=(\(stride), \(stride))"
         if padding != 0 { s += ", padding=(\(padding), \(padding))" }
@@ -106,12 +107,12 @@ public final class Conv2d: Layer, FLOPCounting {
         if !hasBias { s += ", bias=False" }
         return s + ")"
     }
-    /// Trainable tensors, in arena order.
+    /// `weight` `[out, in/groups, k, k]`, then `bias` `[out]` when the layer has one.
     public var parameterSpecs: [TensorSpec] {
         [TensorSpec("weight", [outChannels, inChannels / groups, kernelSize, kernelSize])]
             + (hasBias ? [TensorSpec("bias", [outChannels])] : [])
     }
-    /// Points the layer at its windows of the arenas.
+    /// The weight at the start of the window, the bias right after its `out·(in/groups)·k·k` floats.
     public func bind(parameters: UnsafeMutablePointer<Float>, gradients: UnsafeMutablePointer<Float>,
                      buffers: UnsafeMutablePointer<Float>) {
         let wc = outChannels * groupK
@@ -120,7 +121,7 @@ public final class Conv2d: Layer, FLOPCounting {
         bias = parameters + wc
         biasGrad = gradients + wc
     }
-    /// Fills parameters with PyTorch's default initialisation.
+    /// Weight and bias uniform in `±1/sqrt(in/groups·k·k)`, as PyTorch's `nn.Conv2d`.
     public func resetParameters(rng: inout SeededRNG) {
         let i = Initializer.pytorchDefault(fanIn: groupK)
         i.fill(UnsafeMutableBufferPointer(start: weight, count: outChannels * groupK), rng: &rng)
@@ -131,14 +132,16 @@ public final class Conv2d: Layer, FLOPCounting {
     public func outputSize(_ side: Int) -> Int {
         (side + 2 * padding - dilation * (kernelSize - 1) - 1) / stride + 1
     }
-    /// Per-sample output shape, or an error naming a mismatched input.
+    /// `[in, H, W] -> [out, H', W']`; another channel count, or a side smaller than the
+    /// dilated kernel with its padding, throws ``NeuralNetError/inputShapeMismatch(expected:got:)``.
     public func outputShape(forInput shape: [Int]) throws -> [Int] {
         guard shape.count == 3, shape[0] == inChannels, outputSize(shape[1]) >= 1, outputSize(shape[2]) >= 1 else {
             throw NeuralNetError.inputShapeMismatch(expected: [inChannels, kernelSize, kernelSize], got: shape)
         }
         return [outChannels, outputSize(shape[1]), outputSize(shape[2])]
     }
-    /// Forward + backward FLOPs per sample (multiply-add = 2).
+    /// `2·out·(in/groups)·k·k·H'·W'` for each of the forward, weight-gradient and (when computed)
+    /// input-gradient products.
     public func trainingFLOPs(inputShape: [Int], computeInputGradient: Bool) -> Int {
         let p = outputSize(inputShape[1]) * outputSize(inputShape[2])
         return 2 * outChannels * groupK * p * (computeInputGradient ? 3 : 2)

@@ -15,13 +15,13 @@ public final class Dropout: ElementwiseActivation, Layer {
         precondition(p >= 0 && p < 1, "Dropout: p \(p) must be in [0, 1)")
         self.p = p
     }
-    /// PyTorch-style repr of this layer.
+    /// `"Dropout(p=0.5, inplace=False)"`, as PyTorch prints it.
     public var description: String { "Dropout(p=\(p), inplace=False)" }
-    /// Training or evaluation behaviour.
+    /// Training draws a mask per forward; evaluation copies the input through.
     public func setTraining(_ training: Bool) { self.training = training }
-    /// Reseeds the layer's random stream.
+    /// Restarts the mask stream from `seed`: the same seed draws the same masks.
     public func setRandomSeed(_ seed: UInt64) { rng = SeededRNG(seed: seed) }
-    /// x: [N, ...] -> [N, ...]
+    /// y = x ⊙ mask, each mask element 0 with probability p, else 1/(1-p); x: [N, ...] -> [N, ...]
     public func forward(_ x: Tensor) -> Tensor {
         prepare(x)
         lastWasTraining = training
@@ -34,7 +34,7 @@ public final class Dropout: ElementwiseActivation, Layer {
         }
         return output
     }
-    /// Accumulates parameter gradients; returns the input gradient when asked.
+    /// dx = dy ⊙ the last forward's mask (dy itself after an evaluation forward); no parameters.
     public func backward(_ dy: Tensor, computeInputGradient: Bool) -> Tensor? {
         checkGradient(dy, "Dropout")
         guard computeInputGradient else { return nil }

@@ -10,9 +10,9 @@ public final class Flatten: Layer {
     private var flatShape: [Int] = []
     /// A flatten layer.
     public init() {}
-    /// PyTorch-style repr of this layer.
+    /// `"Flatten(start_dim=1, end_dim=-1)"`, as PyTorch prints it.
     public var description: String { "Flatten(start_dim=1, end_dim=-1)" }
-    /// Per-sample output shape, or an error naming a mismatched input.
+    /// Any per-sample shape, flattened: [C, H, W] -> [C·H·W].
     public func outputShape(forInput shape: [Int]) throws -> [Int] { [shape.reduce(1, *)] }
     /// x: [N, ...] -> [N, F]
     public func forward(_ x: Tensor) -> Tensor {
@@ -24,7 +24,7 @@ public final class Flatten: Layer {
         view!.aim(at: x.data, shape: flatShape)
         return view!
     }
-    /// Accumulates parameter gradients; returns the input gradient when asked.
+    /// dy: [N, F] -> dx: [N, ...], a view of dy in the input's shape; no parameters.
     public func backward(_ dy: Tensor, computeInputGradient: Bool) -> Tensor? {
         precondition(dy.shape == flatShape, "Flatten.backward: gradient \(dy.shape), output \(flatShape)")
         guard computeInputGradient else { return nil }

@@ -35,18 +35,18 @@ public protocol Layer: AnyObject {
 }
 
 extension Layer {
-    /// Trainable tensors, in arena order.
+    /// None: the layer has no parameters.
     public var parameterSpecs: [TensorSpec] { [] }
-    /// Non-trainable tensors (running statistics).
+    /// None: the layer keeps no running statistics.
     public var bufferSpecs: [TensorSpec] { [] }
-    /// Points the layer at its windows of the arenas.
+    /// Nothing to bind for a layer without parameters or buffers.
     public func bind(parameters: UnsafeMutablePointer<Float>, gradients: UnsafeMutablePointer<Float>,
                      buffers: UnsafeMutablePointer<Float>) {}
-    /// Fills parameters with PyTorch's default initialisation.
+    /// Nothing to fill for a layer without parameters.
     public func resetParameters(rng: inout SeededRNG) {}
-    /// Training or evaluation behaviour.
+    /// Ignored: the layer behaves the same in training and evaluation.
     public func setTraining(_ training: Bool) {}
-    /// Reseeds the layer's random stream.
+    /// Ignored: the layer draws no random numbers.
     public func setRandomSeed(_ seed: UInt64) {}
     /// Trainable element count.
     public var parameterCount: Int { parameterSpecs.reduce(0) { $0 + $1.shape.reduce(1, *) } }

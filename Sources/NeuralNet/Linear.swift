@@ -10,7 +10,7 @@ public final class Linear: Layer, FLOPCounting {
     public let inFeatures: Int
     /// Output features.
     public let outFeatures: Int
-    /// Whether the layer has a bias.
+    /// Whether the layer adds a bias `[out]` (PyTorch's `bias=True`).
     public let hasBias: Bool
     private var weight: UnsafeMutablePointer<Float>!
     private var bias: UnsafeMutablePointer<Float>!
@@ -29,15 +29,15 @@ public final class Linear: Layer, FLOPCounting {
         self.hasBias = bias
     }
 
-    /// PyTorch-style repr of this layer.
+    /// `"Linear(in_features=784, out_features=10, bias=True)"`, as PyTorch prints it.
     public var description: String {
         "Linear(in_features=\(inFeatures), out_features=\(outFeatures), bias=\(hasBias ? "True" : "False"))"
     }
-    /// Trainable tensors, in arena order.
+    /// `weight` `[out, in]`, then `bias` `[out]` when the layer has one.
     public var parameterSpecs: [TensorSpec] {
         [TensorSpec("weight", [outFeatures, inFeatures])] + (hasBias ? [TensorSpec("bias", [outFeatures])] : [])
     }
-    /// Points the layer at its windows of the arenas.
+    /// The weight at the start of the window, the bias right after its `out·in` floats.
     public func bind(parameters: UnsafeMutablePointer<Float>, gradients: UnsafeMutablePointer<Float>,
                      buffers: UnsafeMutablePointer<Float>) {
         weight = parameters
@@ -45,18 +45,18 @@ public final class Linear: Layer, FLOPCounting {
         bias = parameters + outFeatures * inFeatures
         biasGrad = gradients + outFeatures * inFeatures
     }
-    /// Fills parameters with PyTorch's default initialisation.
+    /// Weight and bias uniform in `±1/sqrt(in)`, as PyTorch's `nn.Linear`.
     public func resetParameters(rng: inout SeededRNG) {
         let w = Initializer.pytorchDefault(fanIn: inFeatures)
         w.fill(UnsafeMutableBufferPointer(start: weight, count: outFeatures * inFeatures), rng: &rng)
         if hasBias { w.fill(UnsafeMutableBufferPointer(start: bias, count: outFeatures), rng: &rng) }
     }
-    /// Per-sample output shape, or an error naming a mismatched input.
+    /// `[in] -> [out]`; any other shape throws ``NeuralNetError/inputShapeMismatch(expected:got:)``.
     public func outputShape(forInput shape: [Int]) throws -> [Int] {
         guard shape == [inFeatures] else { throw NeuralNetError.inputShapeMismatch(expected: [inFeatures], got: shape) }
         return [outFeatures]
     }
-    /// Forward + backward FLOPs per sample (multiply-add = 2).
+    /// `2·in·out` for each of the forward, weight-gradient and (when computed) input-gradient GEMMs.
     public func trainingFLOPs(inputShape: [Int], computeInputGradient: Bool) -> Int {
         2 * inFeatures * outFeatures * (computeInputGradient ? 3 : 2)
     }

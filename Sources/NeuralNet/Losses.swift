@@ -28,14 +28,14 @@ extension Reduction {
 /// model.backward(ce.backward())                              // d loss / d logits, [N, C]
 /// ```
 public final class CrossEntropyLoss {
-    /// Mean or sum over the batch.
+    /// `.mean`: the average of the N rows' cross-entropies (PyTorch's default); `.sum`: their sum.
     public let reduction: Reduction
     private let probabilities = Tensor(shape: [0])
     private let gradient = Tensor(shape: [0])
     private var labels: [Int32] = []
     private var cachedShape: [Int] = []
 
-    /// A loss with the given reduction.
+    /// A loss, e.g. `CrossEntropyLoss(reduction: .sum)` to add the rows' losses.
     public init(reduction: Reduction = .mean) { self.reduction = reduction }
 
     // logits: [N, C], labels: [N] -> scalar loss, number of argmax hits
@@ -85,12 +85,12 @@ public final class CrossEntropyLoss {
 /// let loss = NLLLoss().forward(logProbs, labels: labels)   // logProbs [N, C]
 /// ```
 public final class NLLLoss {
-    /// Mean or sum over the batch.
+    /// `.mean`: the average of `-logp[n, label[n]]` over the N rows; `.sum`: their sum.
     public let reduction: Reduction
     private let gradient = Tensor(shape: [0])
     private var labels: [Int32] = []
 
-    /// A loss with the given reduction.
+    /// A loss, e.g. `NLLLoss()` for the mean over rows.
     public init(reduction: Reduction = .mean) { self.reduction = reduction }
 
     // logProbs: [N, C], labels: [N] -> scalar
@@ -166,7 +166,7 @@ public class ElementwiseLoss {
 /// model.backward(mse.backward())
 /// ```
 public final class MSELoss: ElementwiseLoss {
-    /// A loss with the given reduction.
+    /// A loss, e.g. `MSELoss(reduction: .sum)` for the sum of squared differences.
     public init(reduction: Reduction = .mean) { super.init(reduction: reduction, derivativeFactor: 2) }
 
     // prediction, target: same shape -> scalar
@@ -192,7 +192,7 @@ public final class MSELoss: ElementwiseLoss {
 /// let loss = bce.forward(logits, target: targets)   // both [N, K]
 /// ```
 public final class BCEWithLogitsLoss: ElementwiseLoss {
-    /// A loss with the given reduction.
+    /// A loss, e.g. `BCEWithLogitsLoss()` for the mean over every element.
     public init(reduction: Reduction = .mean) { super.init(reduction: reduction, derivativeFactor: 1) }
 
     // logits, target: same shape -> scalar

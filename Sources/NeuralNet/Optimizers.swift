@@ -81,7 +81,6 @@ public final class SGD: Optimizer {
     public let nesterov: Bool
     /// L2 penalty added to the gradient.
     public let weightDecay: Float
-    /// Steps taken so far (0: the state is fresh).
     public var stepCount = 0
     private var state: [PlaceableBuffer]
     private var momentumBuffer: UnsafeMutableBufferPointer<Float> { state[0].buffer }
@@ -107,7 +106,7 @@ public final class SGD: Optimizer {
     }
     deinit { for buffer in state { buffer.release() } }
 
-    /// Named state buffers in the parameters' layout.
+    /// `momentum_buffer`, or none without momentum.
     public var stateBuffers: [(name: String, buffer: UnsafeMutableBufferPointer<Float>)] {
         momentum > 0 ? [("momentum_buffer", momentumBuffer)] : []
     }
@@ -121,7 +120,8 @@ public final class SGD: Optimizer {
         place(&state, in: storage, keepingValues: keepingValues, optimizer: "SGD")
     }
 
-    /// Applies step `stepCount + 1`'s update to the elements in `range`.
+    /// Updates the elements in `range` as the type's doc says; with momentum, the first step
+    /// (`stepCount` 0) sets the buffer to the gradient.
     public func update(_ arena: ParameterArena, range: Range<Int>, learningRate lr: Float) {
         checkUpdate("SGD", learningRate: lr, arena: arena, range: range, stateCount: momentum == 0 ? nil : momentumBuffer.count)
         guard !range.isEmpty else { return }
@@ -168,7 +168,6 @@ public final class AdamW: Optimizer {
     public let epsilon: Float
     /// Decoupled weight decay.
     public let weightDecay: Float
-    /// Steps taken so far (0: the state is fresh).
     public var stepCount = 0
     private var state: [PlaceableBuffer]
     private var expAvg: UnsafeMutableBufferPointer<Float> { state[0].buffer }
@@ -189,7 +188,7 @@ public final class AdamW: Optimizer {
     }
     deinit { for buffer in state { buffer.release() } }
 
-    /// Named state buffers in the parameters' layout.
+    /// `exp_avg` (m) and `exp_avg_sq` (v).
     public var stateBuffers: [(name: String, buffer: UnsafeMutableBufferPointer<Float>)] {
         [("exp_avg", expAvg), ("exp_avg_sq", expAvgSq)]
     }
@@ -199,7 +198,7 @@ public final class AdamW: Optimizer {
         place(&state, in: storage, keepingValues: keepingValues, optimizer: "AdamW")
     }
 
-    /// Applies step `stepCount + 1`'s update to the elements in `range`.
+    /// Updates the elements in `range` as the type's doc says, bias-corrected for step `t = stepCount + 1`.
     public func update(_ arena: ParameterArena, range: Range<Int>, learningRate lr: Float) {
         checkUpdate("AdamW", learningRate: lr, arena: arena, range: range, stateCount: expAvg.count)
         guard !range.isEmpty else { return }

@@ -107,7 +107,7 @@ public final class ParameterArena {
         gradientStorage.move(to: storage, what: "gradient")
     }
 
-    /// Number of trainable elements.
+    /// Length of ``parameters`` (and of ``gradients``).
     public var parameterCount: Int { parameters.count }
 
     /// The trainable or buffer view with this state_dict name, if any.

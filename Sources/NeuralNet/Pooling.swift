@@ -14,7 +14,7 @@ public final class MaxPool2d: Pool2d, Layer {
     deinit { argmax.deallocate() }
     /// `"MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)"`, as PyTorch prints it.
     public var description: String { "MaxPool2d(kernel_size=\(kernelSize), stride=\(stride), padding=0, dilation=1, ceil_mode=False)" }
-    /// x: [N, C, H, W] -> [N, C, H', W']
+    /// y = the maximum of each window, its index kept for backward; x: [N, C, H, W] -> [N, C, H', W']
     public func forward(_ x: Tensor) -> Tensor {
         if prepare(x) && output.count > argmaxCapacity {
             argmax.deallocate()
@@ -83,7 +83,7 @@ public final class AvgPool2d: Pool2d, Layer {
     }
     /// `"AvgPool2d(kernel_size=2, stride=2, padding=0)"`, as PyTorch prints it.
     public var description: String { "AvgPool2d(kernel_size=\(kernelSize), stride=\(stride), padding=0)" }
-    /// x: [N, C, H, W] -> [N, C, H', W']
+    /// y = the mean of each window; x: [N, C, H, W] -> [N, C, H', W']
     public func forward(_ x: Tensor) -> Tensor {
         _ = prepare(x)
         let (planes, h, w, oh, ow) = (x.shape[0] * x.shape[1], x.shape[2], x.shape[3], output.shape[2], output.shape[3])

@@ -129,7 +129,7 @@ public final class Sequential {
 
     /// Number of outputs per sample (e.g. 10 classes).
     public var outputCount: Int { outputShape.reduce(1, *) }
-    /// Number of trainable elements.
+    /// Trainable elements in all layers: the length of the arena's parameters.
     public var parameterCount: Int { arena.parameterCount }
     /// Whether the model is in training mode.
     public var isTraining: Bool { training }
