@@ -30,7 +30,7 @@ if "$venv/bin/python" -c "import safetensors, numpy" 2>/dev/null; then export LO
 
 echo "== swift test"
 log=$(mktemp)
-swift test --skip-build 2>&1 | tee "$log" | grep -E "✘|error|passed after|failed after|Executed" | grep -v "^✔ Test [a-zA-Z]" | tail -n 40
+swift test --skip-build 2>&1 | tee "$log" | grep -E "✘|error|passed after|failed after|skipped|Executed" | grep -v "^✔ Test [a-zA-Z]" | tail -n 40
 status=${PIPESTATUS[0]}
 n_pass=$(grep -cE "^✔ Test .*passed after" "$log" || true)
 n_fail=$(grep -cE "^✘ Test .*failed after" "$log" || true)

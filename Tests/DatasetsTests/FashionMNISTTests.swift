@@ -4,12 +4,9 @@ import Testing
 @testable import Datasets
 
 @Suite struct FashionMNISTTests {
-    @Test func realFilesLoad() throws {
-        guard FileIO.isDirectory(FashionMNIST.defaultDirectory) else {
-            print("skipping realFilesLoad: \(FashionMNIST.defaultDirectory) is absent "
-                + "(apt-get install dataset-fashion-mnist)")
-            return
-        }
+    @Test(.enabled(if: FileIO.isDirectory(FashionMNIST.defaultDirectory),
+                   "needs Fashion-MNIST in \(FashionMNIST.defaultDirectory) (apt-get install dataset-fashion-mnist)"))
+    func realFilesLoad() throws {
         let start = Date()
         let (train, test) = try FashionMNIST.load()
         print("Fashion-MNIST loaded in \(String(format: "%.3f", Date().timeIntervalSince(start))) s")

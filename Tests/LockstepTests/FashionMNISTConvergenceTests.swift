@@ -6,11 +6,9 @@ import Testing
 /// The whole single-process loop on real data: seed-mlp on the first 2,000 Fashion-MNIST
 /// training images, SGD with momentum, one epoch. The training loss over the whole slice
 /// after the epoch must be below half of the loss before it.
-@Test func seedMLPHalvesItsLossOnAFashionMNISTSliceInOneEpoch() throws {
-    guard FileIO.isDirectory(FashionMNIST.defaultDirectory) else {
-        print("skipped: \(FashionMNIST.defaultDirectory) is absent (apt-get install dataset-fashion-mnist)")
-        return
-    }
+@Test(.enabled(if: FileIO.isDirectory(FashionMNIST.defaultDirectory),
+               "needs Fashion-MNIST in \(FashionMNIST.defaultDirectory) (apt-get install dataset-fashion-mnist)"))
+func seedMLPHalvesItsLossOnAFashionMNISTSliceInOneEpoch() throws {
     var train = try FashionMNIST.load().train.slice(0..<2000)
     train.normalize(Normalization.fit(train))
     let model = try ModelZoo.make("seed-mlp", seed: 7)
