@@ -179,6 +179,7 @@ public final class Trainer {
             return m
         }
         self.model = model
+        if c.syncBatchNorm == true && world.size > 1 { Self.synchroniseBatchNorm(in: model, over: world) }
         self.sampler = try Collective.everywhere(world) {
             do {
                 return try DistributedSampler(count: data.train.count, batchPerRank: c.batchSize, worldSize: world.size, rank: world.rank, seed: c.seed)
@@ -266,6 +267,20 @@ public final class Trainer {
         // training, so the windows are left to MPI_Abort, which the caller must call.
         stopSharedMemory()
         return summary
+    }
+
+    /// Makes every BatchNorm of `model` normalise with the statistics of the global batch:
+    /// its per-channel sums are all-reduced over `world` in forward and backward. A failed
+    /// all-reduce inside a layer cannot be thrown through `forward`; it ends the job.
+    static func synchroniseBatchNorm(in model: Sequential, over world: Communicator) {
+        for case let bn as BatchNorm in model.layers {
+            bn.statisticsReduction = { sums in
+                do { try world.allreduce(sums, op: .sum) } catch {
+                    FileHandle.standardError.write(Data("lockstep: error (rank \(world.rank) of \(world.size)): SyncBatchNorm: \(error.userMessage)\n".utf8))
+                    world.abort(code: 1)
+                }
+            }
+        }
     }
 
     /// Records this epoch's monitored metric; returns whether it improved and whether

@@ -61,6 +61,9 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable, Hashable {
     public var earlyStoppingMetric: MonitoredMetric? = nil
     /// The smallest change of the monitored metric that counts as an improvement (default 0).
     public var minDelta: Double? = nil
+    /// Synchronised BatchNorm: batch statistics over the global batch (every rank's), so
+    /// that W ranks x b train like 1 rank x W·b also with BatchNorm.
+    public var syncBatchNorm: Bool? = nil
 
     public init() {}
 

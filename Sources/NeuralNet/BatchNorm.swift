@@ -27,6 +27,15 @@ public class BatchNorm: Layer {
     /// Set by ``Sequential`` when a ``ReLU`` follows: the output pass rectifies, and backward
     /// masks the incoming gradient itself; results are bit-identical to the separate layers.
     var fusesReLU = false
+    /// Synchronised batch statistics (PyTorch's `SyncBatchNorm`): when set, training sums
+    /// the per-channel statistics over every replica's batch through this reduction (an
+    /// in-place sum over the ranks), so that each replica normalises with the statistics
+    /// of the global batch. Forward reduces twice (the sums for the mean, then the squared
+    /// deviations from it, the same two passes as one process), backward once (the sums
+    /// of dy and dy·x̂). Nil: each replica uses its own batch, as plain BatchNorm.
+    public var statisticsReduction: ((UnsafeMutableBufferPointer<Double>) -> Void)?
+    /// Scratch for the reduced sums: `features` values and a count.
+    private var reduced: [Double] = []
 
     init(features: Int, epsilon: Float, momentum: Float, spatial: Bool) {
         precondition(features > 0, "BatchNorm: features \(features) must be positive")
@@ -83,6 +92,10 @@ public class BatchNorm: Layer {
         }
         let n = x.shape[0], plane = spatial ? x.shape[2] * x.shape[3] : 1, m = n * plane
         usedBatchStats = training
+        if training, let reduce = statisticsReduction {
+            synchronisedStatistics(x, n: n, plane: plane, reduce: reduce)
+            return normalize(x, n: n, plane: plane)
+        }
         invStd.withUnsafeMutableBufferPointer { inv in
             for c in 0..<features {
                 var mean: Float, variance: Float
@@ -127,6 +140,56 @@ public class BatchNorm: Layer {
         return output
     }
 
+    /// The batch statistics over every replica's batch: the sums for the mean, reduced;
+    /// then the squared deviations from that mean, reduced. Sets `invStd`, `reduced`
+    /// (the means) and the running statistics.
+    private func synchronisedStatistics(_ x: Tensor, n: Int, plane: Int, reduce: (UnsafeMutableBufferPointer<Double>) -> Void) {
+        if reduced.count != 2 * features + 1 { reduced = [Double](repeating: 0, count: 2 * features + 1) }
+        for c in 0..<features {
+            var s = 0.0
+            for b in 0..<n { s += Double(vectorSum(x.data + (b * features + c) * plane, plane)) }
+            reduced[c] = s
+        }
+        reduced[features] = Double(n * plane)
+        reduced.withUnsafeMutableBufferPointer { reduce(UnsafeMutableBufferPointer(rebasing: $0[0...features])) }
+        let total = reduced[features]
+        for c in 0..<features { reduced[c] /= total }
+        for c in 0..<features {
+            var s2 = 0.0
+            let mu = Float(reduced[c])
+            for b in 0..<n { s2 += Double(vectorSquaredDeviations(x.data + (b * features + c) * plane, plane, mean: mu)) }
+            reduced[features + 1 + c] = s2
+        }
+        reduced.withUnsafeMutableBufferPointer { reduce(UnsafeMutableBufferPointer(rebasing: $0[(features + 1)...(2 * features)])) }
+        for c in 0..<features {
+            let mean = Float(reduced[c])
+            let variance = Float(reduced[features + 1 + c] / total)
+            let unbiased = total > 1 ? Float(reduced[features + 1 + c] / (total - 1)) : variance
+            runningMean[c] = (1 - momentum) * runningMean[c] + momentum * mean
+            runningVar[c] = (1 - momentum) * runningVar[c] + momentum * unbiased
+            invStd[c] = 1 / (variance + epsilon).squareRoot()
+        }
+        batchesTracked.pointee += 1
+    }
+
+    /// y = γ·x̂ + β with x̂ = (x - mean)·invStd per channel, the means in `reduced`
+    /// (ReLU applied when fused).
+    private func normalize(_ x: Tensor, n: Int, plane: Int) -> Tensor {
+        for c in 0..<features {
+            let mu = Float(reduced[c]), istd = invStd[c], g = gamma[c], bt = beta[c]
+            for b in 0..<n {
+                let off = (b * features + c) * plane
+                let p = x.data + off, xh = normalized.data + off, y = output.data + off
+                for q in 0..<plane {
+                    xh[q] = (p[q] - mu) * istd
+                    let v = g * xh[q] + bt
+                    y[q] = fusesReLU ? (v > 0 ? v : 0) : v
+                }
+            }
+        }
+        return output
+    }
+
     /// dy -> dx; dγ += Σ dy·x̂, dβ += Σ dy (dy masked by the output first when a ReLU is fused)
     public func backward(_ dy: Tensor, computeInputGradient: Bool) -> Tensor? {
         precondition(dy.shape == output.shape, "\(description).backward: gradient \(dy.shape), output \(output.shape)")
@@ -134,22 +197,60 @@ public class BatchNorm: Layer {
         // With the ReLU fused, the masked gradient goes into gradInput, which the input
         // gradient then overwrites element by element.
         let source = fusesReLU ? gradInput.data : dy.data
-        invStd.withUnsafeBufferPointer { inv in
+        let synchronised = usedBatchStats ? statisticsReduction : nil
+        if let reduce = synchronised {
+            // The local sums first (they are this replica's share of dγ and dβ), then the
+            // global ones over every replica's batch for the input gradient.
+            if reduced.count != 2 * features + 1 { reduced = [Double](repeating: 0, count: 2 * features + 1) }
             for c in 0..<features {
-                var sdy: Float = 0, sdyx: Float = 0
+                var sdy = 0.0, sdyx = 0.0   // per-plane Float partials, combined in Double
                 for b in 0..<n {
                     let off = (b * features + c) * plane
                     if fusesReLU {
                         let g = dy.data + off, y = output.data + off, masked = gradInput.data + off
                         for q in 0..<plane { masked[q] = g[q] * (y[q] > 0 ? 1 : 0) }   // as ReLU.backward
                     }
-                    sdy += vectorSum(source + off, plane)
-                    sdyx += vectorDot(source + off, normalized.data + off, plane)
+                    sdy += Double(vectorSum(source + off, plane))
+                    sdyx += Double(vectorDot(source + off, normalized.data + off, plane))
                 }
-                gammaGrad[c] += sdyx
-                betaGrad[c] += sdy
+                gammaGrad[c] += Float(sdyx)
+                betaGrad[c] += Float(sdy)
+                reduced[c] = sdy
+                reduced[features + c] = sdyx
+            }
+            reduced[2 * features] = Double(n * plane)
+            reduced.withUnsafeMutableBufferPointer { reduce($0) }
+            guard computeInputGradient else { return nil }
+            let total = reduced[2 * features]
+            invStd.withUnsafeBufferPointer { inv in
+                for c in 0..<features {
+                    let k = gamma[c] * inv[c]
+                    let meanDy = Float(reduced[c] / total), meanDyx = Float(reduced[features + c] / total)
+                    for b in 0..<n {
+                        let off = (b * features + c) * plane
+                        let g = source + off, xh = normalized.data + off, dx = gradInput.data + off
+                        for q in 0..<plane { dx[q] = k * (g[q] - meanDy - xh[q] * meanDyx) }
+                    }
+                }
+            }
+            return gradInput
+        }
+        invStd.withUnsafeBufferPointer { inv in
+            for c in 0..<features {
+                var sdy = 0.0, sdyx = 0.0   // per-plane Float partials, combined in Double
+                for b in 0..<n {
+                    let off = (b * features + c) * plane
+                    if fusesReLU {
+                        let g = dy.data + off, y = output.data + off, masked = gradInput.data + off
+                        for q in 0..<plane { masked[q] = g[q] * (y[q] > 0 ? 1 : 0) }   // as ReLU.backward
+                    }
+                    sdy += Double(vectorSum(source + off, plane))
+                    sdyx += Double(vectorDot(source + off, normalized.data + off, plane))
+                }
+                gammaGrad[c] += Float(sdyx)
+                betaGrad[c] += Float(sdy)
                 guard computeInputGradient else { continue }
-                let k = gamma[c] * inv[c], meanDy = sdy / m, meanDyx = sdyx / m
+                let k = gamma[c] * inv[c], meanDy = Float(sdy / Double(m)), meanDyx = Float(sdyx / Double(m))
                 for b in 0..<n {
                     let off = (b * features + c) * plane
                     let g = source + off, xh = normalized.data + off, dx = gradInput.data + off

@@ -190,6 +190,42 @@ func runTrainingTests(_ t: Checks, mpi: MPIEnvironment) {
         compare(params(accumulated), params(reference), rtol: 1e-5, "parameters with accumulation")
     }
 
+    for mode in [AllreduceMode.shared, .overlap, .blocking] {
+        // Three steps: rounding differences in the summation order grow about 2x per step
+        // through BatchNorm's normalisation (1e-6 after 3 steps, 2e-5 after 6 at 2 ranks).
+        t.test("SyncBatchNorm: bn-cnn on \(w) ranks x \(globalBatch / w) equals 1 rank x \(globalBatch) (--allreduce \(mode))") {
+            var options = RunOptions()
+            options.allreduceMode = mode
+            options.checkReplicasEvery = 1
+            var c = config("bn-cnn", batch: globalBatch / w, steps: 3)
+            c.syncBatchNorm = true
+            let distributed = try Trainer(configuration: c, options: options, world: world, data: try TrainingData.load(c))
+            try distributed.run()
+            var single = config("bn-cnn", batch: globalBatch, steps: 3)
+            single.syncBatchNorm = true   // one rank: nothing to synchronise, plain BatchNorm
+            let reference = try Trainer(configuration: single, options: RunOptions(), world: local, data: try TrainingData.load(single))
+            try reference.run()
+            compare(params(distributed), params(reference), rtol: 1e-5, "parameters")
+            compare(Array(distributed.model.arena.buffers), Array(reference.model.arena.buffers), rtol: 1e-5, "running statistics")
+            distributed.model.zeroGradients()
+        }
+    }
+
+    if w > 1 {
+        t.test("without SyncBatchNorm, bn-cnn on \(w) ranks differs from 1 rank x \(globalBatch) (the test above can fail)") {
+            let c = config("bn-cnn", batch: globalBatch / w, steps: 3)
+            let distributed = try Trainer(configuration: c, options: RunOptions(), world: world, data: try TrainingData.load(c))
+            try distributed.run()
+            let single = config("bn-cnn", batch: globalBatch, steps: 3)
+            let reference = try Trainer(configuration: single, options: RunOptions(), world: local, data: try TrainingData.load(single))
+            try reference.run()
+            let a = params(distributed), b = params(reference)
+            let worst = zip(a, b).map { abs($0 - $1) / max(abs($1), 1e-3) }.max() ?? 0
+            if world.rank == 0 { print("without SyncBatchNorm: largest relative difference \(worst) after 3 steps") }
+            t.expect(worst > 1e-4, "local batch statistics should give different parameters; largest difference \(worst)")
+        }
+    }
+
     t.test("BatchNorm replicas stay bit-identical (running statistics averaged)") {
         var options = RunOptions()
         options.checkReplicasEvery = 1

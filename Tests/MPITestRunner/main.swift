@@ -1,4 +1,4 @@
-// Multi-process tests, run by scripts/test.sh as `mpirun -np N MPITestRunner [suite]`.
+// Multi-process tests, run by scripts/test.sh as `mpirun -np N MPITestRunner [suite [name filter]]`.
 // Every assertion holds for any world size; rank 0 prints "N passed, M failed" and the
 // exit code is non-zero when any rank failed.
 import MPI
