@@ -191,9 +191,123 @@ def recurrent_case(kind, n, steps, input_size, hidden, layers):
     return case
 
 
+# ---------------------------------------------------------------- decoders and Conv1d
+
+def conv1d(x, w, b, stride, padding, dilation):
+    n, c, length = x.shape
+    o, _, k = w.shape
+    out = (length + 2 * padding - dilation * (k - 1) - 1) // stride + 1
+    y = np.zeros((n, o, out))
+    for s in range(n):
+        for oc in range(o):
+            for q in range(out):
+                acc = b[oc]
+                for ci in range(c):
+                    for j in range(k):
+                        i = q * stride - padding + j * dilation
+                        if 0 <= i < length:
+                            acc += w[oc, ci, j] * x[s, ci, i]
+                y[s, oc, q] = acc
+    return y
+
+
+def conv1d_grads(x, w, dy, stride, padding, dilation):
+    n, c, length = x.shape
+    o, _, k = w.shape
+    dx, dw = np.zeros_like(x), np.zeros_like(w)
+    for s in range(n):
+        for oc in range(o):
+            for q in range(dy.shape[2]):
+                for ci in range(c):
+                    for j in range(k):
+                        i = q * stride - padding + j * dilation
+                        if 0 <= i < length:
+                            dw[oc, ci, j] += dy[s, oc, q] * x[s, ci, i]
+                            dx[s, ci, i] += dy[s, oc, q] * w[oc, ci, j]
+    return dx, dw, dy.sum(axis=(0, 2))
+
+
+def conv_transpose2d(x, w, b, stride, padding, output_padding):
+    """PyTorch's definition: input pixel (iy, ix) spreads w[c, o] onto output
+    (iy·s - p + i, ix·s - p + j); the output side is (H-1)·s - 2p + k + output_padding."""
+    n, c, h, wd = x.shape
+    _, o, k, _ = w.shape
+    oh = (h - 1) * stride - 2 * padding + k + output_padding
+    ow = (wd - 1) * stride - 2 * padding + k + output_padding
+    y = np.zeros((n, o, oh, ow)) + b[None, :, None, None]
+    for s in range(n):
+        for ci in range(c):
+            for iy in range(h):
+                for ix in range(wd):
+                    for oc in range(o):
+                        for i in range(k):
+                            for j in range(k):
+                                yy, xx = iy * stride - padding + i, ix * stride - padding + j
+                                if 0 <= yy < oh and 0 <= xx < ow:
+                                    y[s, oc, yy, xx] += x[s, ci, iy, ix] * w[ci, oc, i, j]
+    return y
+
+
+def conv_transpose2d_grads(x, w, dy, stride, padding):
+    n, c, h, wd = x.shape
+    _, o, k, _ = w.shape
+    oh, ow = dy.shape[2], dy.shape[3]
+    dx, dw = np.zeros_like(x), np.zeros_like(w)
+    for s in range(n):
+        for ci in range(c):
+            for iy in range(h):
+                for ix in range(wd):
+                    for oc in range(o):
+                        for i in range(k):
+                            for j in range(k):
+                                yy, xx = iy * stride - padding + i, ix * stride - padding + j
+                                if 0 <= yy < oh and 0 <= xx < ow:
+                                    dx[s, ci, iy, ix] += dy[s, oc, yy, xx] * w[ci, oc, i, j]
+                                    dw[ci, oc, i, j] += dy[s, oc, yy, xx] * x[s, ci, iy, ix]
+    return dx, dw, dy.sum(axis=(0, 2, 3))
+
+
+def conv1d_case(cin, cout, k, length, stride, padding, dilation):
+    x, w, b = rnd(2, cin, length), rnd(cout, cin, k), rnd(cout)
+    y = conv1d(x, w, b, stride, padding, dilation)
+    dy = rnd(*y.shape)
+    dx, dw, db = conv1d_grads(x, w, dy, stride, padding, dilation)
+    check_against_finite_differences(lambda: conv1d(x, w, b, stride, padding, dilation),
+                                     {"x": x, "w": w, "b": b}, {"x": dx, "w": dw, "b": db}, dy, "conv1d")
+    return {"in": cin, "out": cout, "kernel": k, "stride": stride, "padding": padding, "dilation": dilation,
+            "x": arr(x), "weight": arr(w), "bias": arr(b), "dy": arr(dy),
+            "y": arr(y), "dx": arr(dx), "dweight": arr(dw), "dbias": arr(db)}
+
+
+def conv_transpose2d_case(cin, cout, k, size, stride, padding, output_padding):
+    x, w, b = rnd(2, cin, size, size + 1), rnd(cin, cout, k, k), rnd(cout)
+    y = conv_transpose2d(x, w, b, stride, padding, output_padding)
+    dy = rnd(*y.shape)
+    dx, dw, db = conv_transpose2d_grads(x, w, dy, stride, padding)
+    check_against_finite_differences(lambda: conv_transpose2d(x, w, b, stride, padding, output_padding),
+                                     {"x": x, "w": w, "b": b}, {"x": dx, "w": dw, "b": db}, dy, "conv_transpose2d")
+    return {"in": cin, "out": cout, "kernel": k, "stride": stride, "padding": padding,
+            "output_padding": output_padding,
+            "x": arr(x), "weight": arr(w), "bias": arr(b), "dy": arr(dy),
+            "y": arr(y), "dx": arr(dx), "dweight": arr(dw), "dbias": arr(db)}
+
+
+def upsample_case(scale):
+    x = rnd(2, 3, 3, 4)
+    y = x.repeat(scale, axis=2).repeat(scale, axis=3)
+    dy = rnd(*y.shape)
+    n, c, h, w = x.shape
+    dx = dy.reshape(n, c, h, scale, w, scale).sum(axis=(3, 5))
+    return {"scale": scale, "x": arr(x), "dy": arr(dy), "y": arr(y), "dx": arr(dx)}
+
+
 def recurrent_cases():
     """Every case of recurrent.json, keyed by name."""
     return {
         "lstm": [recurrent_case("lstm", 3, 5, 4, 3, 1), recurrent_case("lstm", 2, 4, 3, 5, 2)],
         "gru": [recurrent_case("gru", 3, 5, 4, 3, 1), recurrent_case("gru", 2, 4, 3, 5, 2)],
+        "conv1d": [conv1d_case(3, 4, 3, 9, 1, 1, 1), conv1d_case(2, 3, 3, 11, 2, 2, 2)],
+        "conv_transpose2d": [conv_transpose2d_case(3, 2, 3, 3, 2, 1, 1), conv_transpose2d_case(2, 3, 4, 3, 2, 1, 0),
+                             conv_transpose2d_case(2, 2, 3, 4, 1, 0, 0)],
+        "upsample": [upsample_case(2), upsample_case(3)],
     }
