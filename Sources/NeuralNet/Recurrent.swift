@@ -185,8 +185,21 @@ final class RecurrentLayerState {
     let gradInput = Tensor(shape: [0])       // [N, T, C] dL/dx
 }
 
+/// Lanes `0..<k` of `p` (k <= 8), zeros in the others.
 @inline(__always)
-func sigmoid(_ x: Float) -> Float { 1 / (1 + expf(-x)) }
+func loadLanes(_ p: UnsafePointer<Float>, _ k: Int) -> SIMD8<Float> {
+    if k == 8 { return loadVector(p) }
+    var v = SIMD8<Float>()
+    for i in 0..<k { v[i] = p[i] }
+    return v
+}
+
+/// Writes lanes `0..<k` of `v` (k <= 8) to `p`.
+@inline(__always)
+func storeLanes(_ p: UnsafeMutablePointer<Float>, _ v: SIMD8<Float>, _ k: Int) {
+    if k == 8 { storeVector(p, v); return }
+    for i in 0..<k { p[i] = v[i] }
+}
 
 /// A multi-layer long short-term memory, PyTorch's `nn.LSTM(inputSize, hiddenSize,
 /// num_layers: layers, batch_first=True)` with zero initial state, returning the top
@@ -243,15 +256,17 @@ public final class LSTM: RecurrentStack, Layer, FLOPCounting {
                 let row = b * steps + t
                 let gate = a + row * g4, ct = cell + row * h, tanhC = tc + row * h, ht = out + row * h
                 let cPrev = t > 0 ? cell + (row - 1) * h : zeroRow.data
-                for j in 0..<h {
-                    let i = sigmoid(gate[j]), f = sigmoid(gate[h + j])
-                    let gg = tanhf(gate[2 * h + j]), o = sigmoid(gate[3 * h + j])
-                    gate[j] = i; gate[h + j] = f; gate[2 * h + j] = gg; gate[3 * h + j] = o
-                    let cv = f * cPrev[j] + i * gg
-                    ct[j] = cv
-                    let th = tanhf(cv)
-                    tanhC[j] = th
-                    ht[j] = o * th
+                var j = 0
+                while j < h {   // eight hidden units at a time
+                    let k = min(8, h - j)
+                    let i = vectorSigmoid(loadLanes(gate + j, k)), f = vectorSigmoid(loadLanes(gate + h + j, k))
+                    let gg = vectorTanh(loadLanes(gate + 2 * h + j, k)), o = vectorSigmoid(loadLanes(gate + 3 * h + j, k))
+                    storeLanes(gate + j, i, k); storeLanes(gate + h + j, f, k)
+                    storeLanes(gate + 2 * h + j, gg, k); storeLanes(gate + 3 * h + j, o, k)
+                    let cv = f * loadLanes(cPrev + j, k) + i * gg
+                    let th = vectorTanh(cv)
+                    storeLanes(ct + j, cv, k); storeLanes(tanhC + j, th, k); storeLanes(ht + j, o * th, k)
+                    j += 8
                 }
                 if t + 1 < steps { (prev + (row + 1) * h).update(from: ht, count: h) }
             }
@@ -286,16 +301,19 @@ public final class LSTM: RecurrentStack, Layer, FLOPCounting {
                 let gate = a + row * g4, d = dG + row * g4, tanhC = tc + row * h, gy = g + row * h
                 let dh = dhNext + b * h, dc = dcNext + b * h
                 let cPrev = t > 0 ? cell + (row - 1) * h : zeroRow.data
-                for j in 0..<h {
-                    let i = gate[j], f = gate[h + j], gg = gate[2 * h + j], o = gate[3 * h + j], th = tanhC[j]
-                    let dhv = gy[j] + dh[j]
-                    let dcv = dc[j] + dhv * o * (1 - th * th)
-                    let cp = cPrev[j]
-                    d[j] = dcv * gg * i * (1 - i)
-                    d[h + j] = dcv * cp * f * (1 - f)
-                    d[2 * h + j] = dcv * i * (1 - gg * gg)
-                    d[3 * h + j] = dhv * th * o * (1 - o)
-                    dc[j] = dcv * f
+                var j = 0
+                while j < h {
+                    let k = min(8, h - j)
+                    let i = loadLanes(gate + j, k), f = loadLanes(gate + h + j, k)
+                    let gg = loadLanes(gate + 2 * h + j, k), o = loadLanes(gate + 3 * h + j, k), th = loadLanes(tanhC + j, k)
+                    let dhv = loadLanes(gy + j, k) + loadLanes(dh + j, k)
+                    let dcv = loadLanes(dc + j, k) + dhv * o * (1 - th * th)
+                    storeLanes(d + j, dcv * gg * i * (1 - i), k)
+                    storeLanes(d + h + j, dcv * loadLanes(cPrev + j, k) * f * (1 - f), k)
+                    storeLanes(d + 2 * h + j, dcv * i * (1 - gg * gg), k)
+                    storeLanes(d + 3 * h + j, dhv * th * o * (1 - o), k)
+                    storeLanes(dc + j, dcv * f, k)
+                    j += 8
                 }
             }
             if t > 0 {   // dL/dh_{t-1} through the recurrence: dG_t W_hh
@@ -364,11 +382,15 @@ public final class GRU: RecurrentStack, Layer, FLOPCounting {
             for b in 0..<n {
                 let row = b * steps + t
                 let gate = a + row * g3, hgate = hg + row * g3, ht = out + row * h, hp = prev + row * h
-                for j in 0..<h {
-                    let r = sigmoid(gate[j] + hgate[j]), z = sigmoid(gate[h + j] + hgate[h + j])
-                    let nv = tanhf(gate[2 * h + j] + r * hgate[2 * h + j])
-                    gate[j] = r; gate[h + j] = z; gate[2 * h + j] = nv
-                    ht[j] = (1 - z) * nv + z * hp[j]
+                var j = 0
+                while j < h {   // eight hidden units at a time
+                    let k = min(8, h - j)
+                    let r = vectorSigmoid(loadLanes(gate + j, k) + loadLanes(hgate + j, k))
+                    let z = vectorSigmoid(loadLanes(gate + h + j, k) + loadLanes(hgate + h + j, k))
+                    let nv = vectorTanh(loadLanes(gate + 2 * h + j, k) + r * loadLanes(hgate + 2 * h + j, k))
+                    storeLanes(gate + j, r, k); storeLanes(gate + h + j, z, k); storeLanes(gate + 2 * h + j, nv, k)
+                    storeLanes(ht + j, (1 - z) * nv + z * loadLanes(hp + j, k), k)
+                    j += 8
                 }
                 if t + 1 < steps { (prev + (row + 1) * h).update(from: ht, count: h) }
             }
@@ -401,15 +423,18 @@ public final class GRU: RecurrentStack, Layer, FLOPCounting {
                 let row = b * steps + t
                 let gate = a + row * g3, hgate = hg + row * g3, di = dGi + row * g3, dh = dGh + row * g3
                 let hp = prev + row * h, gy = g + row * h, carry = dhNext + b * h
-                for j in 0..<h {
-                    let r = gate[j], z = gate[h + j], nv = gate[2 * h + j]
-                    let dhv = gy[j] + carry[j]
+                var j = 0
+                while j < h {
+                    let k = min(8, h - j)
+                    let r = loadLanes(gate + j, k), z = loadLanes(gate + h + j, k), nv = loadLanes(gate + 2 * h + j, k)
+                    let dhv = loadLanes(gy + j, k) + loadLanes(carry + j, k)
                     let dn = dhv * (1 - z) * (1 - nv * nv)
-                    let dz = dhv * (hp[j] - nv) * z * (1 - z)
-                    let dr = dn * hgate[2 * h + j] * r * (1 - r)
-                    di[j] = dr; di[h + j] = dz; di[2 * h + j] = dn
-                    dh[j] = dr; dh[h + j] = dz; dh[2 * h + j] = dn * r
-                    carry[j] = dhv * z   // the direct path h_{t-1} -> h_t
+                    let dz = dhv * (loadLanes(hp + j, k) - nv) * z * (1 - z)
+                    let dr = dn * loadLanes(hgate + 2 * h + j, k) * r * (1 - r)
+                    storeLanes(di + j, dr, k); storeLanes(di + h + j, dz, k); storeLanes(di + 2 * h + j, dn, k)
+                    storeLanes(dh + j, dr, k); storeLanes(dh + h + j, dz, k); storeLanes(dh + 2 * h + j, dn * r, k)
+                    storeLanes(carry + j, dhv * z, k)   // the direct path h_{t-1} -> h_t
+                    j += 8
                 }
             }
             if t > 0 {   // plus the path through the hidden gates: dGh_t W_hh

@@ -124,3 +124,30 @@ struct RecurrentFixtures {
         #expect(Array(model.arena.gradients) == withInput)
     }
 }
+
+/// The eight-lane exp, sigmoid and tanh behind the gates, against libm in double precision.
+@Suite struct VectorTranscendentalTests {
+    @Test func withinAFewUlpsOfLibm() {
+        var worst = (exp: 0.0, sigmoid: 0.0, tanh: 0.0)
+        var x: Float = -30
+        while x < 30 {
+            let v = SIMD8<Float>((0..<8).map { x + Float($0) * 0.000_61 })
+            let e = vectorExp(v), s = vectorSigmoid(v), t = vectorTanh(v)
+            for i in 0..<8 {
+                let a = Double(v[i])
+                worst.exp = max(worst.exp, abs(Double(e[i]) - Foundation.exp(a)) / Foundation.exp(a))
+                let sig = 1 / (1 + Foundation.exp(-a))
+                worst.sigmoid = max(worst.sigmoid, abs(Double(s[i]) - sig) / sig)
+                if a != 0 { worst.tanh = max(worst.tanh, abs(Double(t[i]) - Foundation.tanh(a)) / abs(Foundation.tanh(a))) }
+            }
+            x += 0.004_9
+        }
+        #expect(worst.exp < 4e-7 && worst.sigmoid < 4e-7 && worst.tanh < 4e-7, "relative errors \(worst)")
+        // the ends: no overflow, no NaN, exact saturation
+        let ends = SIMD8<Float>(-1000, -100, -88, 0, 1e-8, 88, 100, 1000)
+        #expect(vectorSigmoid(ends)[0] == 0 || vectorSigmoid(ends)[0] < 1e-37)
+        #expect(vectorSigmoid(ends)[7] == 1 && vectorTanh(ends)[7] == 1 && vectorTanh(ends)[0] == -1)
+        #expect(vectorTanh(ends)[4] == 1e-8 && vectorTanh(ends)[3] == 0)
+        #expect(!(0..<8).contains { vectorExp(ends)[$0].isNaN || vectorExp(ends)[$0].isInfinite })
+    }
+}
