@@ -146,12 +146,15 @@ public class RecurrentStack {
         for r in 0..<rows { (dst + r * width).update(from: bias, count: width) }
     }
 
-    /// Accumulates the column sums of `grad` `[rows, width]` into each of `targets`.
-    func accumulateColumnSums(_ grad: UnsafePointer<Float>, rows: Int, width: Int, into targets: UnsafeMutablePointer<Float>...) {
+    /// Accumulates the column sums of `grad` `[rows, width]` into `target` and, if given,
+    /// into `second` too.
+    func accumulateColumnSums(_ grad: UnsafePointer<Float>, rows: Int, width: Int, into target: UnsafeMutablePointer<Float>,
+                              and second: UnsafeMutablePointer<Float>? = nil) {
         let s = biasSum.data
         s.update(repeating: 0, count: width)
         for r in 0..<rows { addShortRow(s, grad + r * width, width) }
-        for t in targets { addShortRow(t, s, width) }
+        addShortRow(target, s, width)
+        if let second { addShortRow(second, s, width) }
     }
 
     /// The batched products after a layer's backward in time: `dW_ih += dGᵀ x`,
@@ -322,7 +325,7 @@ public final class LSTM: RecurrentStack, Layer, FLOPCounting {
             }
         }
         let rows = n * steps
-        accumulateColumnSums(dG, rows: rows, width: g4, into: biasIHGrad[l], biasHHGrad[l])
+        accumulateColumnSums(dG, rows: rows, width: g4, into: biasIHGrad[l], and: biasHHGrad[l])
         batchedBackward(layer: l, x: x.data, inputGrad: dG, hiddenGrad: dG, inputGradient: inputGradient)
     }
 }

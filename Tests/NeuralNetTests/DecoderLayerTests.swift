@@ -112,3 +112,21 @@ import Testing
                     "db \(layer.description)", sourceLocation: sourceLocation)
     }
 }
+
+/// The FLOP counts behind `lockstep bench` (multiply-add = 2), against the products by hand.
+@Suite struct SequenceAndDecoderFLOPTests {
+    @Test func countsMatchTheGEMMs() throws {
+        // LSTM: input products over T steps (forward, dW, dx), hidden ones over T - 1 steps (forward, dW, dh)
+        let t = 6, c = 5, h = 7
+        #expect(LSTM(c, h).trainingFLOPs(inputShape: [t, c], computeInputGradient: true)
+                == 3 * 2 * t * 4 * h * c + 3 * 2 * (t - 1) * 4 * h * h)
+        #expect(LSTM(c, h).trainingFLOPs(inputShape: [t, c], computeInputGradient: false)
+                == 2 * 2 * t * 4 * h * c + 3 * 2 * (t - 1) * 4 * h * h)
+        #expect(GRU(c, h, layers: 2).trainingFLOPs(inputShape: [t, c], computeInputGradient: false)
+                == 2 * 2 * t * 3 * h * c + 3 * 2 * t * 3 * h * h + 2 * 3 * 2 * (t - 1) * 3 * h * h)
+        #expect(Conv1d(3, 4, kernelSize: 3, stride: 2, padding: 1).trainingFLOPs(inputShape: [3, 9], computeInputGradient: true)
+                == 3 * 2 * 4 * 3 * 3 * 5)
+        #expect(ConvTranspose2d(3, 4, kernelSize: 3, stride: 2).trainingFLOPs(inputShape: [3, 5, 6], computeInputGradient: true)
+                == 3 * 2 * 3 * 4 * 3 * 3 * 30)
+    }
+}
