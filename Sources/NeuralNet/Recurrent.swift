@@ -205,7 +205,7 @@ func storeLanes(_ p: UnsafeMutablePointer<Float>, _ v: SIMD8<Float>, _ k: Int) {
 }
 
 /// A multi-layer long short-term memory, PyTorch's `nn.LSTM(inputSize, hiddenSize,
-/// num_layers: layers, batch_first=True)` with zero initial state, returning the top
+/// num_layers=layers, batch_first=True)` with zero initial state, returning the top
 /// layer's hidden state at every step.
 ///
 /// Gates in PyTorch's order i, f, g, o (rows `[0, H)`, `[H, 2H)`, `[2H, 3H)`, `[3H, 4H)`
@@ -331,7 +331,7 @@ public final class LSTM: RecurrentStack, Layer, FLOPCounting {
 }
 
 /// A multi-layer gated recurrent unit, PyTorch's `nn.GRU(inputSize, hiddenSize,
-/// num_layers: layers, batch_first=True)` with zero initial state, returning the top
+/// num_layers=layers, batch_first=True)` with zero initial state, returning the top
 /// layer's hidden state at every step.
 ///
 /// Gates in PyTorch's order r, z, n (rows `[0, H)`, `[H, 2H)`, `[2H, 3H)` of
