@@ -25,9 +25,11 @@ struct PatchGeometry {
         return (min(lo, hi), hi)
     }
 
-    /// image `[C, H, W]` -> columns `[C·kh·kw, oh·ow]` at `cols`, rows `ld` floats apart
-    /// (zeros where a tap falls into the padding).
-    func im2col(_ image: UnsafePointer<Float>, _ cols: UnsafeMutablePointer<Float>, ld: Int) {
+    /// Calls `body` for every columns row `(c·kh + i)·kw + j` with the image offset of its
+    /// tap at patch position (0, 0) (possibly outside the image) and the patch rows and
+    /// columns whose tap lies inside the image.
+    @inline(__always)
+    private func forEachTap(_ body: (_ row: Int, _ offset: Int, _ ys: Range<Int>, _ xs: Range<Int>) -> Void) {
         for c in 0..<channels {
             for i in 0..<kernelHeight {
                 let (yLo, yHi) = Self.valid(offset: i * dilationHeight, side: height, outSide: outHeight,
@@ -35,16 +37,25 @@ struct PatchGeometry {
                 for j in 0..<kernelWidth {
                     let (xLo, xHi) = Self.valid(offset: j * dilationWidth, side: width, outSide: outWidth,
                                                 stride: strideWidth, pad: padWidth)
-                    let row = cols + ((c * kernelHeight + i) * kernelWidth + j) * ld
-                    row.update(repeating: 0, count: positions)
-                    guard xLo < xHi else { continue }
-                    for y in yLo..<yHi {
-                        let src = image + (c * height + y * strideHeight - padHeight + i * dilationHeight) * width
-                            + j * dilationWidth - padWidth
-                        let dst = row + y * outWidth
-                        for x in xLo..<xHi { dst[x] = src[x * strideWidth] }
-                    }
+                    body((c * kernelHeight + i) * kernelWidth + j,
+                         (c * height - padHeight + i * dilationHeight) * width - padWidth + j * dilationWidth,
+                         yLo..<yHi, xLo..<xHi)
                 }
+            }
+        }
+    }
+
+    /// image `[C, H, W]` -> columns `[C·kh·kw, oh·ow]` at `cols`, rows `ld` floats apart
+    /// (zeros where a tap falls into the padding).
+    func im2col(_ image: UnsafePointer<Float>, _ cols: UnsafeMutablePointer<Float>, ld: Int) {
+        let rowStep = strideHeight * width
+        forEachTap { r, offset, ys, xs in
+            let row = cols + r * ld
+            row.update(repeating: 0, count: positions)
+            guard !xs.isEmpty else { return }
+            for y in ys {
+                let src = image + offset + y * rowStep, dst = row + y * outWidth
+                for x in xs { dst[x] = src[x * strideWidth] }
             }
         }
     }
@@ -52,22 +63,13 @@ struct PatchGeometry {
     /// columns `[C·kh·kw, oh·ow]` (rows `ld` apart) -> image `[C, H, W]`, ADDING every tap
     /// into its pixel (the adjoint of ``im2col(_:_:ld:)``).
     func col2im(_ cols: UnsafePointer<Float>, _ image: UnsafeMutablePointer<Float>, ld: Int) {
-        for c in 0..<channels {
-            for i in 0..<kernelHeight {
-                let (yLo, yHi) = Self.valid(offset: i * dilationHeight, side: height, outSide: outHeight,
-                                            stride: strideHeight, pad: padHeight)
-                for j in 0..<kernelWidth {
-                    let (xLo, xHi) = Self.valid(offset: j * dilationWidth, side: width, outSide: outWidth,
-                                                stride: strideWidth, pad: padWidth)
-                    guard xLo < xHi else { continue }
-                    let row = cols + ((c * kernelHeight + i) * kernelWidth + j) * ld
-                    for y in yLo..<yHi {
-                        let dst = image + (c * height + y * strideHeight - padHeight + i * dilationHeight) * width
-                            + j * dilationWidth - padWidth
-                        let src = row + y * outWidth
-                        for x in xLo..<xHi { dst[x * strideWidth] += src[x] }
-                    }
-                }
+        let rowStep = strideHeight * width
+        forEachTap { r, offset, ys, xs in
+            guard !xs.isEmpty else { return }
+            let row = cols + r * ld
+            for y in ys {
+                let dst = image + offset + y * rowStep, src = row + y * outWidth
+                for x in xs { dst[x * strideWidth] += src[x] }
             }
         }
     }

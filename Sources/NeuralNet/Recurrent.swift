@@ -22,6 +22,9 @@ public class RecurrentStack {
     /// Stacked recurrent layers.
     public let layerCount: Int
     let gates: Int
+    private let name: String
+    /// GRU keeps its hidden products apart (`r` multiplies them); LSTM keeps cell states.
+    private let hiddenGates: Bool
 
     var weightIH: [UnsafeMutablePointer<Float>] = []
     var weightHH: [UnsafeMutablePointer<Float>] = []
@@ -40,13 +43,15 @@ public class RecurrentStack {
     let biasSum = Tensor(shape: [0])   // [G·H] column sums of a gate gradient
     let zeroRow = Tensor(shape: [0])   // [H] zeros: the initial cell state
 
-    init(name: String, inputSize: Int, hiddenSize: Int, layers: Int, gates: Int) {
+    init(name: String, inputSize: Int, hiddenSize: Int, layers: Int, gates: Int, hiddenGates: Bool) {
         precondition(inputSize > 0 && hiddenSize > 0 && layers > 0,
                      "\(name): input size \(inputSize), hidden size \(hiddenSize) and layers \(layers) must be positive")
         self.inputSize = inputSize
         self.hiddenSize = hiddenSize
         self.layerCount = layers
         self.gates = gates
+        self.name = name
+        self.hiddenGates = hiddenGates
         state = (0..<layers).map { _ in RecurrentLayerState() }
         biasSum.resize(to: [gates * hiddenSize])
         zeroRow.resize(to: [hiddenSize])
@@ -118,8 +123,44 @@ public class RecurrentStack {
         return total
     }
 
+    /// x: [N, T, C] -> [N, T, H], layer by layer
+    public func forward(_ x: Tensor) -> Tensor {
+        configure(x)
+        input = x
+        var layerInput = x
+        for l in 0..<layerCount {
+            forwardLayer(l, layerInput)
+            layerInput = state[l].output
+        }
+        return layerInput
+    }
+
+    /// dy: [N, T, H] -> dx: [N, T, C], layer by layer from the top; every weight and bias
+    /// gradient accumulates.
+    public func backward(_ dy: Tensor, computeInputGradient: Bool) -> Tensor? {
+        guard let x = input else { preconditionFailure("\(name).backward before forward") }
+        precondition(dy.shape == state[layerCount - 1].output.shape,
+                     "\(name).backward: gradient \(dy.shape), output \(state[layerCount - 1].output.shape)")
+        var grad = dy
+        for l in stride(from: layerCount - 1, through: 0, by: -1) {
+            let below = l == 0 ? x : state[l - 1].output
+            backwardLayer(l, dy: grad, x: below, inputGradient: l > 0 || computeInputGradient)
+            grad = state[l].gradInput
+        }
+        return computeInputGradient ? state[0].gradInput : nil
+    }
+
+    /// One layer's forward, `x` `[N, T, C_l]` -> `state[l].output`; each subclass has its own.
+    func forwardLayer(_ l: Int, _ x: Tensor) { preconditionFailure("\(name) has no forwardLayer") }
+
+    /// One layer's backward through time, `dy` `[N, T, H]` -> `state[l].gradInput`;
+    /// each subclass has its own.
+    func backwardLayer(_ l: Int, dy: Tensor, x: Tensor, inputGradient: Bool) {
+        preconditionFailure("\(name) has no backwardLayer")
+    }
+
     /// Resizes every buffer for a batch `[N, T, C]` (only when the shape changes).
-    func configure(_ x: Tensor, name: String, hiddenGates: Bool) {
+    private func configure(_ x: Tensor) {
         guard shapeChanged(&cachedShape, x) else { return }
         precondition(x.shape.count == 3 && x.shape[2] == inputSize,
                      "\(name).forward: input \(x.shape), expected [N, T, \(inputSize)]")
@@ -220,7 +261,7 @@ func storeLanes(_ p: UnsafeMutablePointer<Float>, _ v: SIMD8<Float>, _ k: Int) {
 public final class LSTM: RecurrentStack, Layer, FLOPCounting {
     /// An LSTM of `layers` stacked layers (no dropout between them).
     public init(_ inputSize: Int, _ hiddenSize: Int, layers: Int = 1) {
-        super.init(name: "LSTM", inputSize: inputSize, hiddenSize: hiddenSize, layers: layers, gates: 4)
+        super.init(name: "LSTM", inputSize: inputSize, hiddenSize: hiddenSize, layers: layers, gates: 4, hiddenGates: false)
     }
 
     /// PyTorch-style repr of this layer.
@@ -228,20 +269,8 @@ public final class LSTM: RecurrentStack, Layer, FLOPCounting {
         "LSTM(\(inputSize), \(hiddenSize)" + (layerCount > 1 ? ", num_layers=\(layerCount)" : "") + ", batch_first=True)"
     }
 
-    /// x: [N, T, C] -> [N, T, H]
-    public func forward(_ x: Tensor) -> Tensor {
-        configure(x, name: "LSTM", hiddenGates: false)
-        input = x
-        var layerInput = x
-        for l in 0..<layerCount {
-            forwardLayer(l, layerInput)
-            layerInput = state[l].output
-        }
-        return layerInput
-    }
-
     // x: [N, T, C_l] -> state[l].output [N, T, H]
-    private func forwardLayer(_ l: Int, _ x: Tensor) {
+    override func forwardLayer(_ l: Int, _ x: Tensor) {
         let s = state[l], h = hiddenSize, g4 = 4 * h, rows = n * steps, c = self.layerInput(l)
         let a = s.gates.data, cell = s.cell.data, tc = s.cellTanh.data, out = s.output.data, prev = s.previous.data
         // all steps' input products at once: gates = x W_ihᵀ + b_ih + b_hh
@@ -276,22 +305,8 @@ public final class LSTM: RecurrentStack, Layer, FLOPCounting {
         }
     }
 
-    /// dy: [N, T, H] -> dx: [N, T, C]; every weight and bias gradient accumulates.
-    public func backward(_ dy: Tensor, computeInputGradient: Bool) -> Tensor? {
-        guard let x = input else { preconditionFailure("LSTM.backward before forward") }
-        precondition(dy.shape == state[layerCount - 1].output.shape,
-                     "LSTM.backward: gradient \(dy.shape), output \(state[layerCount - 1].output.shape)")
-        var grad = dy
-        for l in stride(from: layerCount - 1, through: 0, by: -1) {
-            let below = l == 0 ? x : state[l - 1].output
-            backwardLayer(l, dy: grad, x: below, inputGradient: l > 0 || computeInputGradient)
-            grad = state[l].gradInput
-        }
-        return computeInputGradient ? state[0].gradInput : nil
-    }
-
     // dy: [N, T, H] -> state[l].gradInput [N, T, C_l] (backpropagation through time)
-    private func backwardLayer(_ l: Int, dy: Tensor, x: Tensor, inputGradient: Bool) {
+    override func backwardLayer(_ l: Int, dy: Tensor, x: Tensor, inputGradient: Bool) {
         let s = state[l], h = hiddenSize, g4 = 4 * h
         let a = s.gates.data, dG = s.gateGrad.data, cell = s.cell.data, tc = s.cellTanh.data
         let dhNext = s.carry.data, dcNext = s.cellCarry.data, g = dy.data
@@ -347,7 +362,7 @@ public final class LSTM: RecurrentStack, Layer, FLOPCounting {
 public final class GRU: RecurrentStack, Layer, FLOPCounting {
     /// A GRU of `layers` stacked layers (no dropout between them).
     public init(_ inputSize: Int, _ hiddenSize: Int, layers: Int = 1) {
-        super.init(name: "GRU", inputSize: inputSize, hiddenSize: hiddenSize, layers: layers, gates: 3)
+        super.init(name: "GRU", inputSize: inputSize, hiddenSize: hiddenSize, layers: layers, gates: 3, hiddenGates: true)
     }
 
     /// PyTorch-style repr of this layer.
@@ -355,20 +370,8 @@ public final class GRU: RecurrentStack, Layer, FLOPCounting {
         "GRU(\(inputSize), \(hiddenSize)" + (layerCount > 1 ? ", num_layers=\(layerCount)" : "") + ", batch_first=True)"
     }
 
-    /// x: [N, T, C] -> [N, T, H]
-    public func forward(_ x: Tensor) -> Tensor {
-        configure(x, name: "GRU", hiddenGates: true)
-        input = x
-        var layerInput = x
-        for l in 0..<layerCount {
-            forwardLayer(l, layerInput)
-            layerInput = state[l].output
-        }
-        return layerInput
-    }
-
     // x: [N, T, C_l] -> state[l].output [N, T, H]
-    private func forwardLayer(_ l: Int, _ x: Tensor) {
+    override func forwardLayer(_ l: Int, _ x: Tensor) {
         let s = state[l], h = hiddenSize, g3 = 3 * h, rows = n * steps, c = self.layerInput(l)
         let a = s.gates.data, hg = s.hiddenGates.data, out = s.output.data, prev = s.previous.data
         // all steps' input products at once: gates = x W_ihᵀ + b_ih; hidden gates start at b_hh
@@ -400,22 +403,8 @@ public final class GRU: RecurrentStack, Layer, FLOPCounting {
         }
     }
 
-    /// dy: [N, T, H] -> dx: [N, T, C]; every weight and bias gradient accumulates.
-    public func backward(_ dy: Tensor, computeInputGradient: Bool) -> Tensor? {
-        guard let x = input else { preconditionFailure("GRU.backward before forward") }
-        precondition(dy.shape == state[layerCount - 1].output.shape,
-                     "GRU.backward: gradient \(dy.shape), output \(state[layerCount - 1].output.shape)")
-        var grad = dy
-        for l in stride(from: layerCount - 1, through: 0, by: -1) {
-            let below = l == 0 ? x : state[l - 1].output
-            backwardLayer(l, dy: grad, x: below, inputGradient: l > 0 || computeInputGradient)
-            grad = state[l].gradInput
-        }
-        return computeInputGradient ? state[0].gradInput : nil
-    }
-
     // dy: [N, T, H] -> state[l].gradInput [N, T, C_l] (backpropagation through time)
-    private func backwardLayer(_ l: Int, dy: Tensor, x: Tensor, inputGradient: Bool) {
+    override func backwardLayer(_ l: Int, dy: Tensor, x: Tensor, inputGradient: Bool) {
         let s = state[l], h = hiddenSize, g3 = 3 * h
         let a = s.gates.data, hg = s.hiddenGates.data, dGi = s.gateGrad.data, dGh = s.hiddenGateGrad.data
         let prev = s.previous.data, dhNext = s.carry.data, g = dy.data
