@@ -3,10 +3,17 @@
 loop-based definitions written independently of the Swift code (no im2col here).
 
 Run from the repository root:  python3 scripts/make_nn_fixtures.py
-Writes Tests/NeuralNetTests/Fixtures/reference.json.
+Writes Tests/NeuralNetTests/Fixtures/reference.json, and recurrent.json from
+scripts/nn_fixtures_recurrent.py (recurrent and decoder layers; its own seed, so the
+cases of reference.json stay as they were).
 """
 import json
+import os
+import sys
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import nn_fixtures_recurrent  # noqa: E402
 
 rng = np.random.default_rng(20261122)
 
@@ -141,6 +148,9 @@ def main():
     with open("Tests/NeuralNetTests/Fixtures/reference.json", "w") as f:
         json.dump(fixtures, f)
     print("wrote Tests/NeuralNetTests/Fixtures/reference.json")
+    with open("Tests/NeuralNetTests/Fixtures/recurrent.json", "w") as f:
+        json.dump(nn_fixtures_recurrent.recurrent_cases(), f)
+    print("wrote Tests/NeuralNetTests/Fixtures/recurrent.json")
 
 
 if __name__ == "__main__":

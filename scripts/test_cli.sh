@@ -153,6 +153,17 @@ if [ $? -eq 0 ] && grep -q "^throughput .* samples/s" <<<"$out" && grep -q "^(2)
 else bad "bench step --layers" "$out"; fi
 expect_error "bench step refuses a zero batch size" "batch-size 0" "$bin" bench step --batch-size 0
 
+# --- bench recurrent: an LSTM's and a GRU's forward + backward ------------------------------
+for kind in lstm gru; do
+    out=$(timeout 120 "$bin" bench recurrent --kind $kind --input-size 8 --hidden-size 16 --layers 2 --seq-len 5 --batch-size 3 2>&1)
+    if [ $? -eq 0 ] && grep -qi "^layer  *$kind(8, 16, num_layers=2" <<<"$out" && grep -q "^throughput .* tokens/s" <<<"$out" \
+        && grep -q "^fraction of peak" <<<"$out"; then
+        ok "bench recurrent --kind $kind prints tokens/s and the fraction of peak"
+    else bad "bench recurrent --kind $kind" "$out"; fi
+done
+expect_error "bench recurrent refuses an unknown kind" "kind rnn is not lstm or gru" "$bin" bench recurrent --kind rnn
+expect_error "bench recurrent refuses a zero sequence length" "seq-len 0" "$bin" bench recurrent --seq-len 0
+
 # --- validation split, early stopping, DIR/best ------------------------------------------
 es=(--dataset synthetic --synthetic-count 1024 --model mlp:784,32,10 --batch-size 32 --progress lines --epochs 12
     --validation-split 0.2 --early-stopping 2 --min-delta 0.01)

@@ -9,7 +9,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Micro-benchmarks that print figures.",
-        subcommands: [AllreduceBench.self, StepBench.self]
+        subcommands: [AllreduceBench.self, StepBench.self, RecurrentBench.self]
     )
 }
 
@@ -74,6 +74,38 @@ struct StepBench: ParsableCommand {
                 print("")
                 print(StepBenchmark.profileReport(try StepBenchmark.layerProfile(model: model, batchSize: batchSize)))
             }
+        } catch {
+            throw inputError(error)
+        }
+    }
+}
+
+struct RecurrentBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "recurrent",
+        abstract: "Forward + backward of one LSTM or GRU on random sequences: tokens/s and the fraction of this machine's sgemm peak.",
+        discussion: "lockstep bench recurrent --kind lstm --input-size 64 --hidden-size 256 --seq-len 128 --batch-size 32"
+    )
+
+    @Option(help: "lstm or gru.") var kind = "lstm"
+    @Option(help: "Features per time step of the input.") var inputSize = 64
+    @Option(help: "Hidden features.") var hiddenSize = 256
+    @Option(help: "Stacked layers.") var layers = 1
+    @Option(help: "Time steps per sequence.") var seqLen = 128
+    @Option(help: "Sequences per batch.") var batchSize = 32
+
+    func validate() throws {
+        guard RecurrentBenchmark.Kind(rawValue: kind) != nil else { throw ValidationError("--kind \(kind) is not lstm or gru") }
+        for (flag, value) in [("--input-size", inputSize), ("--hidden-size", hiddenSize), ("--layers", layers),
+                              ("--seq-len", seqLen), ("--batch-size", batchSize)] where value < 1 {
+            throw ValidationError("\(flag) \(value) must be at least 1")
+        }
+    }
+
+    func run() throws {
+        do {
+            print(try RecurrentBenchmark.run(kind: RecurrentBenchmark.Kind(rawValue: kind)!, inputSize: inputSize, hiddenSize: hiddenSize,
+                                             layers: layers, steps: seqLen, batchSize: batchSize).report)
         } catch {
             throw inputError(error)
         }

@@ -1,9 +1,13 @@
 /// A fully connected layer `y = x Wᵀ + b`, PyTorch's `nn.Linear`.
 ///
 /// Weight `[out, in]`, bias `[out]`, both initialised uniform in `±1/sqrt(in)` like PyTorch.
+/// Like PyTorch's, it maps the LAST dimension and keeps any others: on a sequence
+/// `[N, T, in]` it is one GEMM over the `N·T` rows, giving token-wise outputs `[N, T, out]`
+/// (language-model logits, which ``CrossEntropyLoss`` takes with `N·T` labels).
 ///
 /// ```swift
 /// let fc = Linear(784, 10)     // x: [N, 784] -> [N, 10]
+/// let head = Linear(256, 96)   // x: [N, T, 256] -> [N, T, 96]
 /// ```
 public final class Linear: Layer, FLOPCounting {
     /// Input features.
@@ -51,25 +55,29 @@ public final class Linear: Layer, FLOPCounting {
         w.fill(UnsafeMutableBufferPointer(start: weight, count: outFeatures * inFeatures), rng: &rng)
         if hasBias { w.fill(UnsafeMutableBufferPointer(start: bias, count: outFeatures), rng: &rng) }
     }
-    /// `[in] -> [out]`; any other shape throws ``NeuralNetError/inputShapeMismatch(expected:got:)``.
+    /// Per-sample output shape (`[in]` -> `[out]`, `[T, in]` -> `[T, out]`), or an error
+    /// naming a mismatched input.
     public func outputShape(forInput shape: [Int]) throws -> [Int] {
-        guard shape == [inFeatures] else { throw NeuralNetError.inputShapeMismatch(expected: [inFeatures], got: shape) }
-        return [outFeatures]
+        guard shape.last == inFeatures, shape.count <= 2 else {
+            throw NeuralNetError.inputShapeMismatch(expected: [inFeatures], got: shape)
+        }
+        return shape.dropLast() + [outFeatures]
     }
-    /// `2·in·out` for each of the forward, weight-gradient and (when computed) input-gradient GEMMs.
+    /// Forward + backward FLOPs per sample (multiply-add = 2), for every row of a sample.
     public func trainingFLOPs(inputShape: [Int], computeInputGradient: Bool) -> Int {
-        2 * inFeatures * outFeatures * (computeInputGradient ? 3 : 2)
+        inputShape.dropLast().reduce(1, *) * 2 * inFeatures * outFeatures * (computeInputGradient ? 3 : 2)
     }
 
-    /// x: [N, in] -> [N, out]
+    /// x: [N, in] -> [N, out], or x: [N, T, in] -> [N, T, out] (one GEMM over N·T rows)
     public func forward(_ x: Tensor) -> Tensor {
         if shapeChanged(&cachedShape, x) {
-            precondition(x.shape.count == 2 && x.shape[1] == inFeatures, "Linear.forward: input \(x.shape), expected [N, \(inFeatures)]")
-            output.resize(to: [x.shape[0], outFeatures])
+            precondition(x.shape.count >= 2 && x.shape.last == inFeatures,
+                         "Linear.forward: input \(x.shape), expected [N, \(inFeatures)] or [N, T, \(inFeatures)]")
+            output.resize(to: x.shape.dropLast() + [outFeatures])
             gradInput.resize(to: x.shape)
         }
         input = x
-        let n = x.shape[0], y = output.data
+        let n = x.count / inFeatures, y = output.data
         if hasBias {
             for r in 0..<n { (y + r * outFeatures).update(from: bias, count: outFeatures) }
         }
@@ -78,11 +86,11 @@ public final class Linear: Layer, FLOPCounting {
         return output
     }
 
-    /// dy: [N, out] -> dx: [N, in]; dW += dyᵀ x, db += Σ_n dy
+    /// dy: [N(, T), out] -> dx: [N(, T), in]; dW += dyᵀ x, db += Σ_rows dy
     public func backward(_ dy: Tensor, computeInputGradient: Bool) -> Tensor? {
         guard let x = input else { preconditionFailure("Linear.backward before forward") }
         precondition(dy.shape == output.shape, "Linear.backward: gradient \(dy.shape), output \(output.shape)")
-        let n = x.shape[0]
+        let n = x.count / inFeatures
         gemm(transA: true, transB: false, m: outFeatures, n: inFeatures, k: n,
              a: dy.data, lda: outFeatures, b: x.data, ldb: inFeatures, beta: 1, c: weightGrad, ldc: inFeatures)
         if hasBias {

@@ -22,6 +22,10 @@ extension Reduction {
 /// Cross-entropy from raw logits and Int32 class indices, fused with a numerically stable
 /// log-softmax (log-sum-exp), PyTorch's `nn.CrossEntropyLoss`.
 ///
+/// Token-wise logits `[N, T, C]` (a ``Linear`` over a sequence) take `N·T` labels, row-major
+/// (sample `n`'s step `t` at `n·T + t`): each row is one term, the mean is over all `N·T`,
+/// and `correct` counts rows, as PyTorch's loss on `logits.view(-1, C)`.
+///
 /// ```swift
 /// let ce = CrossEntropyLoss()
 /// let (loss, correct) = ce.forward(logits, labels: labels)   // logits [N, C], labels [N]
@@ -38,17 +42,18 @@ public final class CrossEntropyLoss {
     /// A loss, e.g. `CrossEntropyLoss(reduction: .sum)` to add the rows' losses.
     public init(reduction: Reduction = .mean) { self.reduction = reduction }
 
-    // logits: [N, C], labels: [N] -> scalar loss, number of argmax hits
+    // logits: [N, C] (or [N, T, C]), labels: [N] (or [N·T]) -> scalar loss, number of argmax hits
     /// The loss and how many rows' argmax equals their label.
     public func forward(_ logits: Tensor, labels: UnsafeBufferPointer<Int32>) -> (loss: Float, correct: Int) {
-        precondition(logits.shape.count == 2 && logits.shape[0] == labels.count,
+        precondition((logits.shape.count == 2 || logits.shape.count == 3)
+                     && logits.count == labels.count * logits.shape[logits.shape.count - 1],
                      "CrossEntropyLoss: logits \(logits.shape) and \(labels.count) labels")
         if shapeChanged(&cachedShape, logits) {
             probabilities.resize(to: logits.shape)
             gradient.resize(to: logits.shape)
-            self.labels = [Int32](repeating: 0, count: logits.shape[0])
+            self.labels = [Int32](repeating: 0, count: labels.count)
         }
-        let n = logits.shape[0], c = logits.shape[1]
+        let n = labels.count, c = logits.shape[logits.shape.count - 1]
         var total = 0.0, correct = 0
         self.labels.withUnsafeMutableBufferPointer { stored in
             for r in 0..<n {
@@ -64,10 +69,10 @@ public final class CrossEntropyLoss {
         return (reduction.loss(total: total, count: n), correct)
     }
 
-    // -> dlogits: [N, C] = scale · (softmax - onehot) (/ N for mean)
+    // -> dlogits: [N, C] (or [N, T, C]) = scale · (softmax - onehot) (/ rows for mean)
     /// d(scale·loss)/d(logits) for the last `forward`; a loss-owned, reused tensor.
     public func backward(scale: Float = 1) -> Tensor {
-        let n = gradient.shape[0], c = gradient.shape[1]
+        let n = labels.count, c = gradient.shape[gradient.shape.count - 1]
         let k = reduction.gradientScale(scale, count: n)
         let p = probabilities.data, g = gradient.data
         for i in 0..<(n * c) { g[i] = k * p[i] }
