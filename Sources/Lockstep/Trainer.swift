@@ -276,7 +276,7 @@ public final class Trainer {
         for case let bn as BatchNorm in model.layers {
             bn.statisticsReduction = { sums in
                 do { try world.allreduce(sums, op: .sum) } catch {
-                    FileHandle.standardError.write(Data("lockstep: error (rank \(world.rank) of \(world.size)): SyncBatchNorm: \(error.userMessage)\n".utf8))
+                    printError("SyncBatchNorm: \(error.userMessage)", rank: world.rank, of: world.size)
                     world.abort(code: 1)
                 }
             }
