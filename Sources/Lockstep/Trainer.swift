@@ -152,6 +152,13 @@ public final class Trainer {
     private var epochWait = 0.0
     private var epochStart = 0.0
     private var lastLearningRate: Float = 0
+    // Steps dropped by `--on-nonfinite skip`: in the epoch in progress, in this run, in a row.
+    private var epochSkipped = 0
+    private var runSkipped = 0
+    private var consecutiveSkips = 0
+    /// BatchNorm statistics before the step's forward passes, restored when `skip` drops
+    /// the step (empty unless the policy is `skip` and the model has buffers).
+    private let bufferSnapshot: UnsafeMutableBufferPointer<Float>
 
     /// Builds the replica on this rank. Collective: every rank of `world` must call it.
     ///
@@ -218,6 +225,8 @@ public final class Trainer {
         self.input = Tensor(shape: [c.batchSize] + model.inputShape)
         self.labels = .allocate(capacity: c.batchSize)
         self.labels.initialize(repeating: 0)
+        self.bufferSnapshot = .allocate(capacity: options.onNonFinite == .skip ? model.arena.buffers.count : 0)
+        self.bufferSnapshot.initialize(repeating: 0)
         self.metrics = try Collective.onRoot(world) { try options.metricsPath.map { try MetricsLog(path: $0) } } ?? nil
         self.store = try Collective.everywhere(world) {
             do { return try options.checkpointDirectory.map { try CheckpointStore(directory: $0, keep: options.keepCheckpoints) } }
@@ -243,7 +252,10 @@ public final class Trainer {
         }
     }
 
-    deinit { labels.deallocate() }
+    deinit {
+        labels.deallocate()
+        bufferSnapshot.deallocate()
+    }
 
     // MARK: - The loop
 
@@ -349,6 +361,7 @@ public final class Trainer {
             m.validationLoss = validation?.loss
             m.validationAccuracy = validation?.accuracy
             m.improved = monitor == nil ? nil : improved
+            m.skippedSteps = epochSkipped
             if world.rank == 0 { metrics?.record(m); emit(.epoch(m)) }
             epoch += 1
             stepInEpoch = 0
@@ -360,6 +373,7 @@ public final class Trainer {
             if stopEarly { stopReason = "early-stopping"; break }
         }
         if stopReason == "completed" && step >= stopStep && step < totalSteps { stopReason = "max-steps" }
+        try verifyFiniteState()   // a finite but huge last step may have overflowed the parameters
         if store != nil && lastCheckpointStep != step { try saveCheckpoint() }
         else if bestPending { try markBestCheckpoint() }
         if let timeline, let path = options.timelinePath { try timeline.write(to: path, world: world) }
@@ -382,6 +396,7 @@ public final class Trainer {
             summary.best = (monitor.metric.metricsKey, best, monitor.bestEpoch)
         }
         summary.bestCheckpoint = world.rank == 0 ? store?.best() : nil
+        summary.skippedSteps = runSkipped
         if world.rank == 0 { metrics?.record(summary); emit(.finished(summary)) }
         return summary
     }
@@ -392,12 +407,8 @@ public final class Trainer {
     /// takes the same branch (the node split gives each the same answer); ranks started with
     /// different modes are refused together.
     private func startSharedMemory() throws {
+        try verifyRunOptionsAgree()
         let requested = options.allreduceMode
-        let codes = AllreduceMode.allCases
-        let modes = try world.minMax(codes.firstIndex(of: requested)!)
-        if modes.min != modes.max {
-            throw CollectiveError("ranks were started with different --allreduce modes (\(codes[modes.min].rawValue) and \(codes[modes.max].rawValue)); give every rank the same")
-        }
         guard world.size > 1, requested == .shared || requested == .auto else { return }
         let node = try options.ranksPerNode.map { per in try world.split(color: world.rank / max(1, per))! } ?? world.splitByNode()
         // Local rank r owns the same slice on every node only if the nodes are alike.
@@ -427,6 +438,28 @@ public final class Trainer {
             "ranksPerNode": "\(node.size)", "nodes": "\(nodes)"])
     }
 
+    /// The run options that steer collectives (the reduction, the non-finite policy) must be
+    /// the same on every rank: one all-reduce of each value and its negation (max of both
+    /// gives the largest and the smallest) finds any difference, and every rank throws alike.
+    private func verifyRunOptionsAgree() throws {
+        let modes = AllreduceMode.allCases, policies = NonFinitePolicy.allCases
+        let mine = [modes.firstIndex(of: options.allreduceMode)!, policies.firstIndex(of: options.onNonFinite)!,
+                    options.maxSkippedSteps]
+        var bounds = mine + mine.map { -$0 }
+        try world.allreduce(&bounds, op: .max)
+        let n = mine.count
+        func differs(_ i: Int) -> (low: Int, high: Int)? { bounds[i] == -bounds[n + i] ? nil : (-bounds[n + i], bounds[i]) }
+        if let (low, high) = differs(0) {
+            throw CollectiveError("ranks were started with different --allreduce modes (\(modes[low].rawValue) and \(modes[high].rawValue)); give every rank the same")
+        }
+        if let (low, high) = differs(1) {
+            throw CollectiveError("ranks were started with different --on-nonfinite policies (\(policies[low].rawValue) and \(policies[high].rawValue)); give every rank the same")
+        }
+        if let (low, high) = differs(2) {
+            throw CollectiveError("ranks were started with different --max-skipped-steps (\(low) and \(high)); give every rank the same")
+        }
+    }
+
     /// Moves the parameters, gradients and optimizer state back into this rank's own memory
     /// and frees the windows (collective: every rank leaves `run` through here, or aborts).
     private func stopSharedMemory() {
@@ -437,12 +470,15 @@ public final class Trainer {
     }
 
     /// One optimizer step: `accumulate` local forward/backward passes, the bucketed
-    /// all-reduce overlapping the last backward, then the optimizer.
+    /// all-reduce overlapping the last backward, the non-finite check, then the optimizer
+    /// (or, under `--on-nonfinite skip`, no update at all).
     func trainStep(order: [Int32]) throws {
         let c = configuration
         let t0 = MPIEnvironment.wallTime()
         model.zeroGradients()
         model.setRandomSeed(SplitMix64.derive(c.seed, UInt64(world.rank), UInt64(step)))
+        if bufferSnapshot.count > 0 { _ = bufferSnapshot.update(fromContentsOf: model.arena.buffers) }
+        var stepLoss = 0.0, stepCorrect = 0, lossFinite = true
         for j in 0..<c.accumulate {
             let range = sampler.rankRange(step: stepInEpoch * c.accumulate + j)
             order.withUnsafeBufferPointer { o in
@@ -452,11 +488,14 @@ public final class Trainer {
             let logits = model.forward(input)
             let (value, correct) = loss.forward(logits, labels: UnsafeBufferPointer(labels))
             let backwardStart = MPIEnvironment.wallTime()
-            epochLossSum += Double(value) * Double(c.batchSize)
-            epochCorrect += correct
-            epochSeen += c.batchSize
+            stepLoss += Double(value) * Double(c.batchSize)
+            stepCorrect += correct
+            lossFinite = lossFinite && value.isFinite
             let g = loss.backward(scale: gradientScale)
             if j == c.accumulate - 1 {
+                // A non-finite local loss marks the gradients (backward accumulates into the
+                // NaN), so the summed gradients carry it to every rank.
+                if !lossFinite { model.arena.gradients[0] = .nan }
                 buckets.begin()
                 model.backward(g, onGradientsReady: buckets.gradientsReady)
             } else {
@@ -470,19 +509,25 @@ public final class Trainer {
         let waitStart = MPIEnvironment.wallTime()
         lastLearningRate = schedule.learningRate(at: step) * lrScale
         var updateSeconds = 0.0   // optimizer work inside the wait (shared memory)
+        let finite: Bool
         if let sharedMemory {
-            updateSeconds = try sharedMemory.reduceAndUpdate(model, optimizer, learningRate: lastLearningRate, timeline: recordingTimeline)
+            // Checked inside, before any slice is updated.
+            (updateSeconds, finite) = try sharedMemory.reduceAndUpdate(model, optimizer, learningRate: lastLearningRate, timeline: recordingTimeline)
         } else {
             try buckets.finish()
+            finite = allFinite(model.arena.gradients)   // the summed gradients: identical on every rank
         }
-        if model.arena.buffers.count > 0 && world.size > 1 {
+        if !finite {
+            // Every rank is here alike. The forward passes may have written NaN statistics.
+            if bufferSnapshot.count > 0 { _ = model.arena.buffers.update(fromContentsOf: bufferSnapshot) }
+        } else if model.arena.buffers.count > 0 && world.size > 1 {
             // BatchNorm running statistics: the mean over replicas keeps them identical.
             try world.allreduce(model.arena.buffers, op: .sum)
             let inv = 1 / Float(world.size)
             for i in 0..<model.arena.buffers.count { model.arena.buffers[i] *= inv }
         }
         let waitEnd = MPIEnvironment.wallTime()
-        if sharedMemory == nil { optimizer.step(model.arena, learningRate: lastLearningRate) }
+        if sharedMemory == nil && finite { optimizer.step(model.arena, learningRate: lastLearningRate) }
         let t1 = MPIEnvironment.wallTime()
         if let timeline = recordingTimeline {
             timeline.record(.wait, waitStart, waitEnd)
@@ -494,6 +539,32 @@ public final class Trainer {
         buckets.progressSeconds = 0
         epochWait += communication
         epochCompute += (t1 - t0) - communication
+        if finite {
+            epochLossSum += stepLoss
+            epochCorrect += stepCorrect
+            epochSeen += c.batchSize * c.accumulate
+            consecutiveSkips = 0
+            return
+        }
+        // The step number counts from 1 in messages (the step that failed, not those taken).
+        guard options.onNonFinite == .skip else {
+            throw NonFiniteGuard.stopped(step: step + 1, epoch: epoch + 1, learningRate: lastLearningRate)
+        }
+        epochSkipped += 1
+        runSkipped += 1
+        consecutiveSkips += 1
+        if consecutiveSkips >= options.maxSkippedSteps {
+            throw NonFiniteGuard.tooManySkipped(count: consecutiveSkips, lastStep: step + 1, learningRate: lastLearningRate)
+        }
+    }
+
+    /// Throws the non-finite stop (exit 3) on every rank alike when the parameters or the
+    /// BatchNorm statistics are not finite: every rank holds the same values (replicas, or
+    /// one shared copy per node), so every rank reaches the same verdict without a message.
+    func verifyFiniteState() throws {
+        guard allFinite(model.arena.parameters) && allFinite(model.arena.buffers) else {
+            throw NonFiniteGuard.parametersNotFinite(step: step, learningRate: lastLearningRate)
+        }
     }
 
     // MARK: - Evaluation
@@ -509,7 +580,7 @@ public final class Trainer {
     // MARK: - Book-keeping
 
     private func beginEpochTotals() {
-        epochLossSum = 0; epochCorrect = 0; epochSeen = 0; epochCompute = 0; epochWait = 0
+        epochLossSum = 0; epochCorrect = 0; epochSeen = 0; epochCompute = 0; epochWait = 0; epochSkipped = 0
         epochStart = MPIEnvironment.wallTime()
     }
 

@@ -71,7 +71,10 @@ extension Trainer {
 
     /// Rank 0 writes a checkpoint of the current step; the other ranks go on at once (they
     /// meet rank 0 again at the next all-reduce). A failure to write ends the job.
+    /// Every rank first checks that the state is finite (exit 3 otherwise), so no checkpoint
+    /// holds NaN and `latest` never moves to one.
     func saveCheckpoint() throws {
+        try verifyFiniteState()
         lastCheckpointStep = step
         guard let store, world.rank == 0 else { return }
         let started = MPIEnvironment.wallTime()

@@ -148,6 +148,11 @@ public struct RunOptions: Sendable {
     /// nodes `MPI_Comm_split_type` finds: for testing the multi-node `shared` path on one
     /// machine. Nil (the default) uses the real nodes.
     public var ranksPerNode: Int? = nil
+    /// What a step with a non-finite loss or gradients does (``NonFinitePolicy``); every rank
+    /// must be given the same.
+    public var onNonFinite = NonFinitePolicy.stop
+    /// Under `.skip`: stop (exit 3) after this many skipped steps in a row.
+    public var maxSkippedSteps = 10
 
     public init() {}
 }
