@@ -111,6 +111,8 @@ public final class Trainer {
     private var sharedMemory: SharedMemoryTraining?
     /// Nodes that `sharedMemory` spans (1: one node, no MPI in the step).
     private var sharedNodes = 1
+    /// The stall watchdog while `run` trains (`RunOptions.stallTimeout` > 0, several ranks).
+    var watchdog: StallWatchdog?
     let input: Tensor
     let labels: UnsafeMutableBufferPointer<Int32>
     let metrics: MetricsLog?
@@ -269,14 +271,23 @@ public final class Trainer {
         try startSharedMemory()
         let summary: TrainingSummary
         do {
+            if options.stallTimeout > 0 && world.size > 1 {
+                watchdog = try StallWatchdog(world: world, timeout: options.stallTimeout)
+            }
             summary = try trainToTheEnd()
         } catch let error as CollectiveError {
-            stopSharedMemory()   // raised on every rank alike: every rank is here to free together
+            // Raised on every rank alike: every rank is here to free together.
+            stopWatchdog()
+            stopSharedMemory()
+            throw error
+        } catch {
+            // Any other error may be this rank's alone (a checkpoint it could not write, say):
+            // freeing the windows is collective and would wait for ranks that are still
+            // training, so the windows are left to MPI_Abort, which the caller must call.
+            watchdog?.stopThread()
             throw error
         }
-        // Any other error may be this rank's alone (a checkpoint it could not write, say):
-        // freeing the windows is collective and would wait for ranks that are still
-        // training, so the windows are left to MPI_Abort, which the caller must call.
+        stopWatchdog()
         stopSharedMemory()
         return summary
     }
@@ -310,6 +321,11 @@ public final class Trainer {
         try world.broadcast(&decision, from: 0)
         monitor = m
         return (decision[0] == 1, decision[1] == 1)
+    }
+
+    private func stopWatchdog() {
+        watchdog?.stop()
+        watchdog = nil
     }
 
     private func trainToTheEnd() throws -> TrainingSummary {
@@ -376,9 +392,11 @@ public final class Trainer {
         try verifyFiniteState()   // a finite but huge last step may have overflowed the parameters
         if store != nil && lastCheckpointStep != step { try saveCheckpoint() }
         else if bestPending { try markBestCheckpoint() }
+        watchdog?.waiting(.endOfRun, step: step)
         if let timeline, let path = options.timelinePath { try timeline.write(to: path, world: world) }
         // Stragglers: every rank's compute time, so the summary can name the slowest.
         let computeTimes = try world.allgather([computeTotal])
+        watchdog?.computing(step: step)
         let slowest = computeTimes.indices.max(by: { computeTimes[$0] < computeTimes[$1] }) ?? 0
         let fastest = computeTimes.min() ?? 0
         var summary = TrainingSummary(
@@ -444,7 +462,7 @@ public final class Trainer {
     private func verifyRunOptionsAgree() throws {
         let modes = AllreduceMode.allCases, policies = NonFinitePolicy.allCases
         let mine = [modes.firstIndex(of: options.allreduceMode)!, policies.firstIndex(of: options.onNonFinite)!,
-                    options.maxSkippedSteps]
+                    options.maxSkippedSteps, Int((options.stallTimeout * 1000).rounded())]
         var bounds = mine + mine.map { -$0 }
         try world.allreduce(&bounds, op: .max)
         let n = mine.count
@@ -457,6 +475,9 @@ public final class Trainer {
         }
         if let (low, high) = differs(2) {
             throw CollectiveError("ranks were started with different --max-skipped-steps (\(low) and \(high)); give every rank the same")
+        }
+        if let (low, high) = differs(3) {
+            throw CollectiveError("ranks were started with different --stall-timeout (\(Double(low) / 1000) and \(Double(high) / 1000) s); give every rank the same")
         }
     }
 
@@ -475,6 +496,7 @@ public final class Trainer {
     func trainStep(order: [Int32]) throws {
         let c = configuration
         let t0 = MPIEnvironment.wallTime()
+        watchdog?.computing(step: step)
         model.zeroGradients()
         model.setRandomSeed(SplitMix64.derive(c.seed, UInt64(world.rank), UInt64(step)))
         if bufferSnapshot.count > 0 { _ = bufferSnapshot.update(fromContentsOf: model.arena.buffers) }
@@ -506,14 +528,19 @@ public final class Trainer {
                 timeline.record(.backward, backwardStart, MPIEnvironment.wallTime())
             }
         }
+        if let slow = options.injectedSleep, slow.rank == world.rank, (step + 1) % slow.every == 0 {
+            usleep(UInt32(slow.seconds * 1e6))
+        }
         let waitStart = MPIEnvironment.wallTime()
         lastLearningRate = schedule.learningRate(at: step) * lrScale
         var updateSeconds = 0.0   // optimizer work inside the wait (shared memory)
         let finite: Bool
         if let sharedMemory {
             // Checked inside, before any slice is updated.
+            watchdog?.waiting(.sharedMemorySum, step: step)
             (updateSeconds, finite) = try sharedMemory.reduceAndUpdate(model, optimizer, learningRate: lastLearningRate, timeline: recordingTimeline)
         } else {
+            watchdog?.waiting(.gradientAllreduce, step: step)
             try buckets.finish()
             finite = allFinite(model.arena.gradients)   // the summed gradients: identical on every rank
         }
@@ -522,10 +549,12 @@ public final class Trainer {
             if bufferSnapshot.count > 0 { _ = model.arena.buffers.update(fromContentsOf: bufferSnapshot) }
         } else if model.arena.buffers.count > 0 && world.size > 1 {
             // BatchNorm running statistics: the mean over replicas keeps them identical.
+            watchdog?.waiting(.statisticsAllreduce, step: step)
             try world.allreduce(model.arena.buffers, op: .sum)
             let inv = 1 / Float(world.size)
             for i in 0..<model.arena.buffers.count { model.arena.buffers[i] *= inv }
         }
+        watchdog?.computing(step: step)
         let waitEnd = MPIEnvironment.wallTime()
         if sharedMemory == nil && finite { optimizer.step(model.arena, learningRate: lastLearningRate) }
         let t1 = MPIEnvironment.wallTime()
@@ -573,7 +602,11 @@ public final class Trainer {
     /// every sample counts exactly once. Nil when there is no test set. Collective.
     public func evaluate() throws -> (loss: Double, accuracy: Double)? {
         guard let test = data.test, test.count > 0 else { return nil }
-        let result = try Evaluation.run(model: model, on: test, world: world, batchSize: configuration.evalBatchSize, loss: loss)
+        watchdog?.busy(.evaluation, step: step)
+        let result = try Evaluation.run(model: model, on: test, world: world, batchSize: configuration.evalBatchSize, loss: loss) {
+            self.watchdog?.waiting(.evaluationReduction, step: self.step)
+        }
+        watchdog?.computing(step: step)
         return (result.loss, result.accuracy)
     }
 
@@ -586,7 +619,9 @@ public final class Trainer {
 
     private func reduceEpochTotals() throws -> (loss: Double, accuracy: Double, seen: Int) {
         var sums = [epochLossSum, Double(epochCorrect), Double(epochSeen)]
+        watchdog?.waiting(.epochTotals, step: step)
         try world.allreduce(&sums, op: .sum)
+        watchdog?.computing(step: step)
         return (sums[0] / max(sums[2], 1), sums[1] / max(sums[2], 1), Int(sums[2]))
     }
 
@@ -617,7 +652,9 @@ public final class Trainer {
     /// Compares a checksum of every rank's parameters and buffers; throws on any difference.
     public func verifyReplicas() throws {
         let mine = Int64(bitPattern: checksum(model.arena.parameters) ^ (checksum(model.arena.buffers) &* 31))
+        watchdog?.waiting(.replicaCheck, step: step)
         let all = try world.allgather([mine])
+        watchdog?.computing(step: step)
         if let bad = all.firstIndex(where: { $0 != all[0] }) {
             throw CollectiveError("replicas diverged at step \(step): rank \(bad)'s parameters differ from rank 0's (checksums \(String(UInt64(bitPattern: all[bad]), radix: 16)) vs \(String(UInt64(bitPattern: all[0]), radix: 16)))", exitCode: 1)
         }

@@ -77,6 +77,8 @@ extension Trainer {
         try verifyFiniteState()
         lastCheckpointStep = step
         guard let store, world.rank == 0 else { return }
+        watchdog?.busy(.checkpoint, step: step)   // the ranks that wait for this one wait on
+        defer { watchdog?.computing(step: step) }
         let started = MPIEnvironment.wallTime()
         let path = try store.save(
             step: step, model: ModelTensors.sources(model.arena),
