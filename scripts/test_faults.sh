@@ -5,14 +5,17 @@
 #     and a line naming the stopped rank, and leave nothing behind (no process of the job,
 #     none of the /dev/shm segments or the session directory its ranks had mapped);
 #   - slow: a live rank that sleeps 5 s every 100 steps finishes under --stall-timeout 8,
-#     and ends the job, named as never arriving, under --stall-timeout 2.
+#     and ends the job, named as never arriving, under --stall-timeout 2;
+#   - supervised: scripts/supervise.sh relaunches a run in which a random rank is killed at
+#     a random moment, three times; it must end bit-identical to an uninterrupted run.
 # Prints one line per trial and a table (trial, N, outcomes, time to exit min/median/max,
-# leftovers). Usage: scripts/test_faults.sh [path/to/lockstep] [trials per case (default 1)]
+# leftovers). Usage: scripts/test_faults.sh [path/to/lockstep] [trials per case (default 1)] [stall|slow|supervised]
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 bin=${1:-$root/.build/debug/lockstep}
 trials=${2:-1}
+only=${3:-all}
 mpirun_sh="$root/scripts/mpirun.sh"
 work=$(mktemp -d /tmp/lockstep-faults.XXXXXX)
 trap 'kill_job_ranks; rm -rf "$work"' EXIT
@@ -118,12 +121,64 @@ slow_trial() {  # slow_trial TIMEOUT EXPECT(ok|stall) N
     fi
 }
 
-for n in $(seq 1 "$trials"); do
-    for mode in shared overlap blocking; do
-        for victim in 1 0; do stall_trial "$mode" "$victim" "$n"; done
+# Supervised: scripts/supervise.sh relaunches a run whose random rank is killed (SIGKILL)
+# at a random moment, three times; the run must finish with the parameters and optimizer
+# state of an uninterrupted run, bit for bit, and log each failure and restart.
+supervised_trial() {  # supervised_trial N
+    local n=$1 name="kill a random rank 3 times, supervised"
+    local dir="$work/supervised-$n/"; mkdir -p "$dir"
+    local run=(train --dataset synthetic --synthetic-count 4096 --model mlp:784,32,10 --batch-size 32 --epochs 3
+               --checkpoint-every 10 --progress lines --log-every 5)
+    if [ ! -f "$work/reference/latest" ]; then
+        bash "$mpirun_sh" -np 2 "$bin" "${run[@]}" --checkpoint-dir "$work/reference" > "$work/reference.log" 2>&1
+    fi
+    local t0 t1 status
+    t0=$(date +%s.%N)
+    bash "$root/scripts/supervise.sh" --max-restarts 5 --backoff 0.2 -- bash "$mpirun_sh" -np 2 "$bin" "${run[@]}" \
+        --checkpoint-dir "$dir/ck" --metrics "$dir/m.jsonl" > "$dir/log" 2>&1 &
+    local supervisor=$! killed="" kills=0 p victim
+    while [ $kills -lt 3 ] && kill -0 "$supervisor" 2>/dev/null; do
+        # A fresh launch (ranks not yet killed) that is training: wait a random moment, kill one.
+        local pids; pids=$(job_pids | grep -vxF -e "${killed:-none}" | tr '\n' ' ')
+        local lines; lines=$(grep -c '^step ' "$dir/log" 2>/dev/null)
+        if [ -n "$pids" ] && [ "$lines" -gt "${seen:-0}" ]; then
+            sleep "0.$((RANDOM % 9 + 1))"
+            read -r -a candidates <<< "$pids"
+            victim=${candidates[$((RANDOM % ${#candidates[@]}))]}
+            kill -KILL "$victim" 2>/dev/null && { kills=$((kills + 1)); killed=$(printf '%s\n%s' "$killed" "$pids" | sed '/^$/d'); }
+            seen=$(grep -c '^step ' "$dir/log" 2>/dev/null)
+        fi
+        sleep 0.2
     done
-    slow_trial 8 ok "$n"
-    slow_trial 2 stall "$n"
+    wait "$supervisor"; status=$?
+    t1=$(date +%s.%N)
+    local took; took=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+    local left; left=$(: > "$dir/none"; check_leftovers "$dir/none")
+    record_case "$name" "$took" "exit$status" "$([ -n "$left" ] && echo 1 || echo 0)"
+    local ref="$work/reference/$(cat "$work/reference/latest" 2>/dev/null)" got="$dir/ck/$(cat "$dir/ck/latest" 2>/dev/null)"
+    local failures restarts
+    failures=$(grep -c '"event":"failure"' "$dir/m.jsonl" 2>/dev/null); restarts=$(grep -c '"event":"restart"' "$dir/m.jsonl" 2>/dev/null)
+    if [ "$status" -ne 0 ]; then bad "$name: exit $status" "$(grep -v '^step' "$dir/log" | tail -n 10)"
+    elif [ "$kills" -ne 3 ] || [ "$failures" -ne 3 ] || [ "$restarts" -ne 3 ]; then
+        bad "$name: $kills kills, $failures failures and $restarts restarts logged, expected 3 each" "$(grep supervise "$dir/log")"
+    elif [ "$(basename "$ref")" != "$(basename "$got")" ] || ! cmp -s "$ref/model.safetensors" "$got/model.safetensors" \
+        || ! cmp -s "$ref/optimizer.safetensors" "$got/optimizer.safetensors"; then
+        bad "$name: the final checkpoint ($got) differs from the uninterrupted run's ($ref)"
+    elif [ -n "$left" ]; then bad "$name: left behind: $left"
+    else ok "$name: 3 restarts, final parameters bit-identical to an uninterrupted run"; fi
+}
+
+for n in $(seq 1 "$trials"); do
+    if [ "$only" = all ] || [ "$only" = stall ]; then
+        for mode in shared overlap blocking; do
+            for victim in 1 0; do stall_trial "$mode" "$victim" "$n"; done
+        done
+    fi
+    if [ "$only" = all ] || [ "$only" = slow ]; then
+        slow_trial 8 ok "$n"
+        slow_trial 2 stall "$n"
+    fi
+    if [ "$only" = all ] || [ "$only" = supervised ]; then supervised_trial "$n"; fi
 done
 
 echo
