@@ -116,6 +116,30 @@ func runNonFiniteTests(_ t: Checks, mpi: MPIEnvironment) {
         }
     }
 
+    if w >= 4 && w % 2 == 0 {
+        t.test("--on-nonfinite skip and stop across \(w / 2) simulated nodes of 2 ranks (hierarchical shared)") {
+            var options = RunOptions()
+            options.allreduceMode = .shared
+            options.ranksPerNode = 2   // the NaN is on the last node only: the node verdicts must travel
+            let model = "mlp:784,32,10"
+            let data = try poisoned(config(model, steps: badStep + 1), steps: [badStep])
+            let before = try Trainer(configuration: config(model, steps: badStep), options: options, world: world, data: data)
+            try before.run()
+            var skip = options
+            skip.onNonFinite = .skip
+            let skipping = try Trainer(configuration: config(model, steps: badStep + 1), options: skip, world: world, data: data)
+            t.expectEqual(try skipping.run().skippedSteps, 1, "skipped steps")
+            t.expect(state(skipping) == state(before), "every node's copy is left as before the skipped step")
+            let stopping = try Trainer(configuration: config(model, steps: badStep + 1), options: options, world: world, data: data)
+            do {
+                try stopping.run()
+                t.expect(false, "a non-finite step on one node did not stop the run")
+            } catch let error as CollectiveError {
+                t.expectEqual(error.exitCode, 3, "exit status")
+            }
+        }
+    }
+
     if w > 1 {
         t.test("ranks with different --on-nonfinite policies refuse to start") {
             var options = RunOptions()
