@@ -222,12 +222,18 @@ final class StallWatchdog: @unchecked Sendable {  // the thread shares only atom
 
     /// The message that ends the job, or nil while nothing is stalled.
     private func check() -> String? {
-        guard load(mine, .phase) == Phase.waiting.rawValue else { return nil }
+        // Computing for longer than the timeout counts too, when a peer has stopped: the
+        // step may hold collectives of its own (SyncBatchNorm's statistics in forward and
+        // backward), and with a stopped peer the job cannot go on anyway.
+        let phase = load(mine, .phase)
+        guard phase != Phase.busy.rawValue else { return nil }
         let since = load(mine, .since)
         let now = Self.now()
         let waited = Double(now - since) / 1e9
         guard waited > timeout else { return nil }
-        let what = WatchedCollective(rawValue: load(mine, .what))?.description ?? "a collective"
+        let what = phase == Phase.computing.rawValue
+            ? "the step (its forward or backward pass, e.g. SyncBatchNorm's all-reduce)"
+            : WatchedCollective(rawValue: load(mine, .what))?.description ?? "a collective"
         let step = load(mine, .step)
 
         var stopped: [String] = [], late: [String] = [], busy: [String] = [], waiting: [String] = []
@@ -256,8 +262,9 @@ final class StallWatchdog: @unchecked Sendable {  // the thread shares only atom
         // A checkpoint or an evaluation in progress on a live rank is progress: wait on,
         // unless another rank is gone for good.
         if stopped.isEmpty && late.isEmpty && !busy.isEmpty { return nil }
+        if phase == Phase.computing.rawValue && stopped.isEmpty { return nil }   // slow, not stalled
         // Still the same wait? (The collective may have just completed.)
-        guard load(mine, .phase) == Phase.waiting.rawValue && load(mine, .since) == since else { return nil }
+        guard load(mine, .phase) == phase && load(mine, .since) == since else { return nil }
 
         var culprits = stopped + late
         if culprits.isEmpty {
