@@ -28,7 +28,7 @@ while [ $# -gt 0 ]; do
         --backoff) backoff=${2:-}; shift 2 ;;
         --metrics) metrics=${2:-}; shift 2 ;;
         --) shift; break ;;
-        -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "supervise.sh: unknown option '$1'; usage: supervise.sh [--max-restarts N] [--backoff SECONDS] [--metrics FILE] -- COMMAND..." >&2; exit 2 ;;
     esac
 done
