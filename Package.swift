@@ -40,6 +40,8 @@ let package = Package(
             providers: [.apt(["zlib1g-dev"])]),
         // A plain C call of MPI_Allreduce, the baseline of `lockstep bench allreduce`.
         .target(name: "CMPIBaseline", dependencies: ["CMPI"]),
+        // Atomic 64-bit loads and stores (the stall watchdog's records, shared across processes).
+        .target(name: "CAtomics"),
         // Direct convolution kernels (AVX2/FMA, chosen at run time) behind NeuralNet's Conv2d.
         .target(name: "CConvKernels"),
 
@@ -51,7 +53,7 @@ let package = Package(
         .target(
             name: "Lockstep",
             dependencies: [
-                "MPI", "NeuralNet", "Datasets", "Checkpoints",
+                "MPI", "NeuralNet", "Datasets", "Checkpoints", "CAtomics",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .target(
@@ -70,7 +72,7 @@ let package = Package(
 
         // Multi-process MPI tests: run under `mpirun -np N` by scripts/test.sh.
         .executableTarget(
-            name: "MPITestRunner", dependencies: ["MPI", "Lockstep", "NeuralNet"],
+            name: "MPITestRunner", dependencies: ["MPI", "Lockstep", "NeuralNet", "Datasets"],
             path: "Tests/MPITestRunner"),
         .testTarget(name: "MPITests", dependencies: ["MPI"]),
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet"], resources: [.copy("Fixtures")]),

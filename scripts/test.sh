@@ -61,6 +61,12 @@ echo "$out" | grep -vE "^ok " | tail -n 40
 line=$(echo "$out" | grep -E "^cli: [0-9]+ passed, [0-9]+ failed$" | tail -n 1)
 if [ -z "$line" ]; then record "cli" 0 1; else record "cli" "$(echo "$line" | awk '{print $2}')" "$(echo "$line" | awk '{print $4}')"; fi
 
+echo "== fault trials (stalled ranks in every reduction mode, a slow rank, supervised restarts)"
+out=$(timeout 1500 bash scripts/test_faults.sh "$root/.build/debug/lockstep" 2>&1)
+echo "$out" | grep -vE "^ok " | tail -n 30
+line=$(echo "$out" | grep -E "^faults: [0-9]+ passed, [0-9]+ failed$" | tail -n 1)
+if [ -z "$line" ]; then record "faults" 0 1; else record "faults" "$(echo "$line" | awk '{print $2}')" "$(echo "$line" | awk '{print $4}')"; fi
+
 echo "== multi-host test (network namespaces; skipped where they are not allowed)"
 out=$(timeout 400 bash scripts/test_multihost.sh "$root/.build/debug/lockstep" 2>&1)
 echo "$out" | grep -vE "^ok " | tail -n 20

@@ -145,6 +145,36 @@ for mode in auto overlap; do
         bash "$mpirun_sh" -np 2 "$bin" train "${small[@]}" --epochs 2 --checkpoint-every 3 --checkpoint-dir "$work/ckfail" --allreduce "$mode"
 done
 
+# --- non-finite guard: a diverging run stops with exit 3 and writes no checkpoint --------
+# One good epoch, then --resume with --lr 1000 (seed-mlp's loss is NaN by step 3): exit 3,
+# one line naming the step and the learning rate, the checkpoints and `latest` untouched.
+diverge=(train --dataset synthetic --synthetic-count 512 --model seed-mlp --batch-size 32 --progress lines)
+for mode in shared overlap blocking; do
+    nf="$work/nonfinite-$mode"
+    timeout 300 bash "$mpirun_sh" -np 2 "$bin" "${diverge[@]}" --epochs 1 --checkpoint-dir "$nf" --allreduce "$mode" > /dev/null 2>&1
+    good=$(cat "$nf/latest" 2>/dev/null)
+    before=$(cd "$nf" 2>/dev/null && find . -type f -exec sha256sum {} + | sort)
+    out=$(timeout 300 bash "$mpirun_sh" -np 2 "$bin" "${diverge[@]}" --epochs 3 --lr 1000 --checkpoint-dir "$nf" --resume \
+        --allreduce "$mode" 2>&1); status=$?
+    after=$(cd "$nf" 2>/dev/null && find . -type f -exec sha256sum {} + | sort)
+    errors=$(grep -c "^lockstep: error" <<<"$out")
+    if [ -z "$good" ]; then bad "--allreduce $mode: the good epoch wrote no checkpoint" "$out"
+    elif [ $status -ne 3 ]; then bad "a NaN run stops with exit 3 (--allreduce $mode): exit $status" "$out"
+    elif [ "$errors" -ne 1 ] || ! grep -qE "^lockstep: error: non-finite loss or gradients at step [0-9]+ \(epoch 2, learning rate [0-9.]+\)" <<<"$out"; then
+        bad "a NaN run names the step and the learning rate in one line (--allreduce $mode)" "$out"
+    elif [ "$before" != "$after" ] || [ "$(cat "$nf/latest")" != "$good" ]; then
+        bad "a NaN run leaves the checkpoints and latest untouched (--allreduce $mode)" "$(diff <(echo "$before") <(echo "$after"))"
+    else ok "a NaN run stops with exit 3, names the step and lr, writes no checkpoint (--allreduce $mode)"; fi
+done
+out=$(timeout 300 bash "$mpirun_sh" -np 2 "$bin" "${diverge[@]}" --epochs 2 --lr 1000 --on-nonfinite skip --max-skipped-steps 3 \
+    --checkpoint-dir "$work/nonfinite-skip" 2>&1); status=$?
+if [ $status -eq 3 ] && grep -qE "^lockstep: error: 3 consecutive steps had a non-finite loss or gradients \(steps [0-9]+ to [0-9]+" <<<"$out" \
+    && [ ! -e "$work/nonfinite-skip/latest" ]; then ok "--on-nonfinite skip stops with exit 3 after --max-skipped-steps in a row"
+else bad "--on-nonfinite skip stops after --max-skipped-steps (exit $status)" "$out"; fi
+expect_error "--max-skipped-steps 0 is refused" "max-skipped-steps 0" "$bin" train "${small[@]}" --max-skipped-steps 0
+expect_error "an unknown --on-nonfinite policy is refused" "on-nonfinite" "$bin" train "${small[@]}" --on-nonfinite ignore
+expect_error "a negative --stall-timeout is refused" "stall-timeout" "$bin" train "${small[@]}" --stall-timeout=-1
+
 # --- bench step: throughput and the per-layer table --------------------------------------
 out=$(timeout 120 "$bin" bench step --model seed-cnn --seconds 0.3 --layers 2>&1)
 if [ $? -eq 0 ] && grep -q "^throughput .* samples/s" <<<"$out" && grep -q "^(2): Conv2d(16, 32" <<<"$out" \

@@ -14,10 +14,11 @@ public enum Evaluation {
     /// Cross-entropy loss and accuracy of `model` on `test`, in evaluation mode. Each rank
     /// takes a contiguous share (``evaluationRange(count:rank:worldSize:)``), so every
     /// sample counts exactly once whatever the world size; the sums are all-reduced.
-    /// Collective. The model is left in training mode.
+    /// Collective. The model is left in training mode. `beforeReduce` runs when this rank's
+    /// share is done, just before the all-reduce (the trainer tells its stall watchdog).
     public static func run(
         model: Sequential, on test: Dataset, world: Communicator, batchSize: Int,
-        loss: CrossEntropyLoss = CrossEntropyLoss()
+        loss: CrossEntropyLoss = CrossEntropyLoss(), beforeReduce: () -> Void = {}
     ) throws -> Result {
         model.setTraining(false)
         defer { model.setTraining(true) }
@@ -39,6 +40,7 @@ public enum Evaluation {
             sums[2] += Double(n)
             start += n
         }
+        beforeReduce()
         try world.allreduce(&sums, op: .sum)
         let count = Int(sums[2])
         return Result(loss: sums[0] / Double(max(count, 1)), accuracy: sums[1] / Double(max(count, 1)), count: count)

@@ -36,6 +36,8 @@ public struct EpochMetrics: Sendable {
     public var validationAccuracy: Double? = nil
     /// Whether the monitored metric improved in this epoch (the best checkpoint moved).
     public var improved: Bool? = nil
+    /// Steps of the epoch dropped by `--on-nonfinite skip` (their samples count in no total).
+    public var skippedSteps = 0
 }
 
 /// Totals of a finished run: the `{"event":"end",...}` metrics line.
@@ -79,6 +81,8 @@ public struct TrainingSummary: Sendable {
     public var best: (metric: String, value: Double, epoch: Int)? = nil
     /// The checkpoint `DIR/best` names, if any.
     public var bestCheckpoint: String? = nil
+    /// Steps of this run dropped by `--on-nonfinite skip`.
+    public var skippedSteps = 0
 }
 
 /// Appends JSON lines to the metrics file (rank 0 only). Keys keep the documented order.
@@ -138,6 +142,7 @@ public final class MetricsLog {
             ("samples_per_s", m.samplesPerSecond), ("epoch_s", m.epochSeconds), ("compute_s", m.computeSeconds),
             ("allreduce_s", m.allreduceSeconds), ("eval_s", m.evalSeconds),
             ("val_loss", m.validationLoss), ("val_acc", m.validationAccuracy), ("improved", m.improved),
+            ("skipped_steps", m.skippedSteps),
         ])
     }
 
@@ -148,7 +153,7 @@ public final class MetricsLog {
             ("compute_s", s.computeSeconds), ("allreduce_s", s.allreduceSeconds),
             ("samples_per_s", s.samplesPerSecond), ("train_loss", s.finalTrainLoss), ("test_loss", s.finalTestLoss),
             ("test_acc", s.finalTestAccuracy), ("slowest_rank", s.slowestRank),
-            ("slowest_rank_excess", s.slowestRankExcess), ("checkpoint", s.checkpoint),
+            ("slowest_rank_excess", s.slowestRankExcess), ("skipped_steps", s.skippedSteps), ("checkpoint", s.checkpoint),
             ("stop_reason", s.stopReason), ("best_metric", s.best?.metric), ("best_value", s.best?.value),
             ("best_epoch", s.best?.epoch), ("best_checkpoint", s.bestCheckpoint),
         ])

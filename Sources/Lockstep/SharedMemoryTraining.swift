@@ -9,7 +9,10 @@ import NeuralNet
 /// state, which every rank's model and optimizer use directly. The parameters are cut into
 /// one slice per rank (cache-line aligned). After backward:
 ///
-/// 1. fence and barrier: every rank's gradients are complete;
+/// 1. each rank writes whether its own gradients are all finite beside them; fence and
+///    barrier: every rank's gradients and verdicts are complete; every rank reads every
+///    verdict, so all agree whether to apply the step (``NonFinitePolicy``) before any
+///    slice changes; a step that is not finite goes straight to 3;
 /// 2. rank r adds every other rank's gradients of slice r into its own, in rank order, and
 ///    applies the optimizer to slice r, chunk by chunk while the chunk is in cache;
 /// 3. fence and barrier: every slice is updated, and the next forward may read them.
@@ -44,6 +47,13 @@ final class SharedMemoryTraining {
     /// Floats summed and updated at a time: with the parameters, gradients and optimizer
     /// state of a chunk it stays within L2.
     private let chunk = 16_384
+    /// Parameters (and gradients per rank).
+    private let count: Int
+    /// Where each rank's gradient segment holds its finiteness verdict (1: not finite), on a
+    /// cache line of its own after the gradients.
+    private let verdictOffset: Int
+    /// The verdict all-reduced across nodes (a preallocated float; nil on a single node).
+    private let nodeVerdict: UnsafeMutableBufferPointer<Float>?
 
     /// Moves `model`'s gradients, parameters and `optimizer`'s state into shared memory over
     /// `node`. Rank 0 of the node provides the values of the parameters and the state; the
@@ -55,7 +65,8 @@ final class SharedMemoryTraining {
         self.across = across
         let n = model.parameterCount, ranks = node.size, me = node.rank
         let states = optimizer.stateBuffers.count
-        let gradientWindow = try SharedWindow(communicator: node, count: n)
+        let verdictOffset = (n + 15) / 16 * 16
+        let gradientWindow = try SharedWindow(communicator: node, count: verdictOffset + 16)
         let stateWindow = try SharedWindow(communicator: node, count: me == 0 ? n * (1 + states) : 0)
         self.gradientWindow = gradientWindow
         self.stateWindow = stateWindow
@@ -65,7 +76,7 @@ final class SharedMemoryTraining {
         }
         func part(_ k: Int) -> UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: base + k * n, count: n) }
         // Rank 0 writes its values in; the others take the storage as it is after the barrier.
-        model.placeGradients(in: gradientWindow.local)
+        model.placeGradients(in: UnsafeMutableBufferPointer(rebasing: gradientWindow.local[0..<n]))
         model.placeParameters(in: part(0), keepingValues: me == 0)
         optimizer.placeState(in: (0..<states).map { part(1 + $0) }, keepingValues: me == 0)
         try stateWindow.memoryFence()
@@ -76,15 +87,41 @@ final class SharedMemoryTraining {
         slice = min(n, me * perRank)..<min(n, (me + 1) * perRank)
         mine = gradientWindow.local.baseAddress!
         peers = (0..<ranks).filter { $0 != me }.map { gradientWindow.segments[$0].baseAddress! }
+        count = n
+        self.verdictOffset = verdictOffset
+        if across != nil {
+            let verdict = UnsafeMutableBufferPointer<Float>.allocate(capacity: 1)
+            verdict.initialize(repeating: 0)
+            nodeVerdict = verdict
+        } else {
+            nodeVerdict = nil
+        }
     }
+
+    deinit { nodeVerdict?.deallocate() }
 
     /// Sums this rank's slice of every rank's gradients and applies `optimizer` to it with
     /// `learningRate`, between the two barriers; afterwards every rank's model sees the new
-    /// parameters and the optimizer has counted the step. Returns the seconds spent in the
-    /// optimizer's update (the rest of the call is communication). Collective over the node.
+    /// parameters and the optimizer has counted the step. When any rank's gradients (of any
+    /// node) are not finite, nothing is summed or updated and the optimizer does not count
+    /// the step; every rank gets the same `finite`. Returns the seconds spent in the
+    /// optimizer's update (the rest of the call is communication). Collective over the world.
     func reduceAndUpdate(_ model: Sequential, _ optimizer: any Optimizer, learningRate: Float,
-                         timeline: Timeline?) throws(MPIError) -> Double {
-        try fenceAndBarrier()   // every rank's backward is done
+                         timeline: Timeline?) throws(MPIError) -> (updateSeconds: Double, finite: Bool) {
+        mine[verdictOffset] = allFinite(mine, count: count) ? 0 : 1
+        try fenceAndBarrier()   // every rank's backward is done, and its verdict written
+        var bad = mine[verdictOffset]
+        for peer in peers { bad = max(bad, peer[verdictOffset]) }
+        if let across, let nodeVerdict {
+            nodeVerdict[0] = bad
+            try across.allreduce(nodeVerdict, op: .max)
+            bad = nodeVerdict[0]
+        }
+        guard bad == 0 else {
+            // Nobody reads a gradient; the barrier keeps the verdicts until all have read them.
+            try fenceAndBarrier()
+            return (0, false)
+        }
         let arena = model.arena
         let phaseStart = timeline != nil ? MPIEnvironment.wallTime() : 0
         var updateSeconds = 0.0
@@ -111,7 +148,7 @@ final class SharedMemoryTraining {
         if let timeline { timeline.record(.sharedUpdate, phaseStart, MPIEnvironment.wallTime()) }
         try fenceAndBarrier()   // every slice is updated
         optimizer.finishStep()
-        return updateSeconds
+        return (updateSeconds, true)
     }
 
     private func fenceAndBarrier() throws(MPIError) {

@@ -111,6 +111,8 @@ public final class Trainer {
     private var sharedMemory: SharedMemoryTraining?
     /// Nodes that `sharedMemory` spans (1: one node, no MPI in the step).
     private var sharedNodes = 1
+    /// The stall watchdog while `run` trains (`RunOptions.stallTimeout` > 0, several ranks).
+    var watchdog: StallWatchdog?
     let input: Tensor
     let labels: UnsafeMutableBufferPointer<Int32>
     let metrics: MetricsLog?
@@ -152,6 +154,13 @@ public final class Trainer {
     private var epochWait = 0.0
     private var epochStart = 0.0
     private var lastLearningRate: Float = 0
+    // Steps dropped by `--on-nonfinite skip`: in the epoch in progress, in this run, in a row.
+    private var epochSkipped = 0
+    private var runSkipped = 0
+    private var consecutiveSkips = 0
+    /// BatchNorm statistics before the step's forward passes, restored when `skip` drops
+    /// the step (empty unless the policy is `skip` and the model has buffers).
+    private let bufferSnapshot: UnsafeMutableBufferPointer<Float>
 
     /// Builds the replica on this rank. Collective: every rank of `world` must call it.
     ///
@@ -218,6 +227,8 @@ public final class Trainer {
         self.input = Tensor(shape: [c.batchSize] + model.inputShape)
         self.labels = .allocate(capacity: c.batchSize)
         self.labels.initialize(repeating: 0)
+        self.bufferSnapshot = .allocate(capacity: options.onNonFinite == .skip ? model.arena.buffers.count : 0)
+        self.bufferSnapshot.initialize(repeating: 0)
         self.metrics = try Collective.onRoot(world) { try options.metricsPath.map { try MetricsLog(path: $0) } } ?? nil
         self.store = try Collective.everywhere(world) {
             do { return try options.checkpointDirectory.map { try CheckpointStore(directory: $0, keep: options.keepCheckpoints) } }
@@ -243,7 +254,10 @@ public final class Trainer {
         }
     }
 
-    deinit { labels.deallocate() }
+    deinit {
+        labels.deallocate()
+        bufferSnapshot.deallocate()
+    }
 
     // MARK: - The loop
 
@@ -257,14 +271,23 @@ public final class Trainer {
         try startSharedMemory()
         let summary: TrainingSummary
         do {
+            if options.stallTimeout > 0 && world.size > 1 {
+                watchdog = try StallWatchdog(world: world, timeout: options.stallTimeout)
+            }
             summary = try trainToTheEnd()
         } catch let error as CollectiveError {
-            stopSharedMemory()   // raised on every rank alike: every rank is here to free together
+            // Raised on every rank alike: every rank is here to free together.
+            stopWatchdog()
+            stopSharedMemory()
+            throw error
+        } catch {
+            // Any other error may be this rank's alone (a checkpoint it could not write, say):
+            // freeing the windows is collective and would wait for ranks that are still
+            // training, so the windows are left to MPI_Abort, which the caller must call.
+            watchdog?.stopThread()
             throw error
         }
-        // Any other error may be this rank's alone (a checkpoint it could not write, say):
-        // freeing the windows is collective and would wait for ranks that are still
-        // training, so the windows are left to MPI_Abort, which the caller must call.
+        stopWatchdog()
         stopSharedMemory()
         return summary
     }
@@ -298,6 +321,11 @@ public final class Trainer {
         try world.broadcast(&decision, from: 0)
         monitor = m
         return (decision[0] == 1, decision[1] == 1)
+    }
+
+    private func stopWatchdog() {
+        watchdog?.stop()
+        watchdog = nil
     }
 
     private func trainToTheEnd() throws -> TrainingSummary {
@@ -349,6 +377,7 @@ public final class Trainer {
             m.validationLoss = validation?.loss
             m.validationAccuracy = validation?.accuracy
             m.improved = monitor == nil ? nil : improved
+            m.skippedSteps = epochSkipped
             if world.rank == 0 { metrics?.record(m); emit(.epoch(m)) }
             epoch += 1
             stepInEpoch = 0
@@ -360,11 +389,14 @@ public final class Trainer {
             if stopEarly { stopReason = "early-stopping"; break }
         }
         if stopReason == "completed" && step >= stopStep && step < totalSteps { stopReason = "max-steps" }
+        try verifyFiniteState()   // a finite but huge last step may have overflowed the parameters
         if store != nil && lastCheckpointStep != step { try saveCheckpoint() }
         else if bestPending { try markBestCheckpoint() }
+        watchdog?.waiting(.endOfRun, step: step)
         if let timeline, let path = options.timelinePath { try timeline.write(to: path, world: world) }
         // Stragglers: every rank's compute time, so the summary can name the slowest.
         let computeTimes = try world.allgather([computeTotal])
+        watchdog?.computing(step: step)
         let slowest = computeTimes.indices.max(by: { computeTimes[$0] < computeTimes[$1] }) ?? 0
         let fastest = computeTimes.min() ?? 0
         var summary = TrainingSummary(
@@ -382,6 +414,7 @@ public final class Trainer {
             summary.best = (monitor.metric.metricsKey, best, monitor.bestEpoch)
         }
         summary.bestCheckpoint = world.rank == 0 ? store?.best() : nil
+        summary.skippedSteps = runSkipped
         if world.rank == 0 { metrics?.record(summary); emit(.finished(summary)) }
         return summary
     }
@@ -392,12 +425,8 @@ public final class Trainer {
     /// takes the same branch (the node split gives each the same answer); ranks started with
     /// different modes are refused together.
     private func startSharedMemory() throws {
+        try verifyRunOptionsAgree()
         let requested = options.allreduceMode
-        let codes = AllreduceMode.allCases
-        let modes = try world.minMax(codes.firstIndex(of: requested)!)
-        if modes.min != modes.max {
-            throw CollectiveError("ranks were started with different --allreduce modes (\(codes[modes.min].rawValue) and \(codes[modes.max].rawValue)); give every rank the same")
-        }
         guard world.size > 1, requested == .shared || requested == .auto else { return }
         let node = try options.ranksPerNode.map { per in try world.split(color: world.rank / max(1, per))! } ?? world.splitByNode()
         // Local rank r owns the same slice on every node only if the nodes are alike.
@@ -427,6 +456,31 @@ public final class Trainer {
             "ranksPerNode": "\(node.size)", "nodes": "\(nodes)"])
     }
 
+    /// The run options that steer collectives (the reduction, the non-finite policy) must be
+    /// the same on every rank: one all-reduce of each value and its negation (max of both
+    /// gives the largest and the smallest) finds any difference, and every rank throws alike.
+    private func verifyRunOptionsAgree() throws {
+        let modes = AllreduceMode.allCases, policies = NonFinitePolicy.allCases
+        let mine = [modes.firstIndex(of: options.allreduceMode)!, policies.firstIndex(of: options.onNonFinite)!,
+                    options.maxSkippedSteps, Int((options.stallTimeout * 1000).rounded())]
+        var bounds = mine + mine.map { -$0 }
+        try world.allreduce(&bounds, op: .max)
+        let n = mine.count
+        func differs(_ i: Int) -> (low: Int, high: Int)? { bounds[i] == -bounds[n + i] ? nil : (-bounds[n + i], bounds[i]) }
+        if let (low, high) = differs(0) {
+            throw CollectiveError("ranks were started with different --allreduce modes (\(modes[low].rawValue) and \(modes[high].rawValue)); give every rank the same")
+        }
+        if let (low, high) = differs(1) {
+            throw CollectiveError("ranks were started with different --on-nonfinite policies (\(policies[low].rawValue) and \(policies[high].rawValue)); give every rank the same")
+        }
+        if let (low, high) = differs(2) {
+            throw CollectiveError("ranks were started with different --max-skipped-steps (\(low) and \(high)); give every rank the same")
+        }
+        if let (low, high) = differs(3) {
+            throw CollectiveError("ranks were started with different --stall-timeout (\(Double(low) / 1000) and \(Double(high) / 1000) s); give every rank the same")
+        }
+    }
+
     /// Moves the parameters, gradients and optimizer state back into this rank's own memory
     /// and frees the windows (collective: every rank leaves `run` through here, or aborts).
     private func stopSharedMemory() {
@@ -437,12 +491,16 @@ public final class Trainer {
     }
 
     /// One optimizer step: `accumulate` local forward/backward passes, the bucketed
-    /// all-reduce overlapping the last backward, then the optimizer.
+    /// all-reduce overlapping the last backward, the non-finite check, then the optimizer
+    /// (or, under `--on-nonfinite skip`, no update at all).
     func trainStep(order: [Int32]) throws {
         let c = configuration
         let t0 = MPIEnvironment.wallTime()
+        watchdog?.computing(step: step)
         model.zeroGradients()
         model.setRandomSeed(SplitMix64.derive(c.seed, UInt64(world.rank), UInt64(step)))
+        if bufferSnapshot.count > 0 { _ = bufferSnapshot.update(fromContentsOf: model.arena.buffers) }
+        var stepLoss = 0.0, stepCorrect = 0, lossFinite = true
         for j in 0..<c.accumulate {
             let range = sampler.rankRange(step: stepInEpoch * c.accumulate + j)
             order.withUnsafeBufferPointer { o in
@@ -452,11 +510,14 @@ public final class Trainer {
             let logits = model.forward(input)
             let (value, correct) = loss.forward(logits, labels: UnsafeBufferPointer(labels))
             let backwardStart = MPIEnvironment.wallTime()
-            epochLossSum += Double(value) * Double(c.batchSize)
-            epochCorrect += correct
-            epochSeen += c.batchSize
+            stepLoss += Double(value) * Double(c.batchSize)
+            stepCorrect += correct
+            lossFinite = lossFinite && value.isFinite
             let g = loss.backward(scale: gradientScale)
             if j == c.accumulate - 1 {
+                // A non-finite local loss marks the gradients (backward accumulates into the
+                // NaN), so the summed gradients carry it to every rank.
+                if !lossFinite { model.arena.gradients[0] = .nan }
                 buckets.begin()
                 model.backward(g, onGradientsReady: buckets.gradientsReady)
             } else {
@@ -467,22 +528,35 @@ public final class Trainer {
                 timeline.record(.backward, backwardStart, MPIEnvironment.wallTime())
             }
         }
+        if let slow = options.injectedSleep, slow.rank == world.rank, (step + 1) % slow.every == 0 {
+            usleep(UInt32(slow.seconds * 1e6))
+        }
         let waitStart = MPIEnvironment.wallTime()
         lastLearningRate = schedule.learningRate(at: step) * lrScale
         var updateSeconds = 0.0   // optimizer work inside the wait (shared memory)
+        let finite: Bool
         if let sharedMemory {
-            updateSeconds = try sharedMemory.reduceAndUpdate(model, optimizer, learningRate: lastLearningRate, timeline: recordingTimeline)
+            // Checked inside, before any slice is updated.
+            watchdog?.waiting(.sharedMemorySum, step: step)
+            (updateSeconds, finite) = try sharedMemory.reduceAndUpdate(model, optimizer, learningRate: lastLearningRate, timeline: recordingTimeline)
         } else {
+            watchdog?.waiting(.gradientAllreduce, step: step)
             try buckets.finish()
+            finite = allFinite(model.arena.gradients)   // the summed gradients: identical on every rank
         }
-        if model.arena.buffers.count > 0 && world.size > 1 {
+        if !finite {
+            // Every rank is here alike. The forward passes may have written NaN statistics.
+            if bufferSnapshot.count > 0 { _ = model.arena.buffers.update(fromContentsOf: bufferSnapshot) }
+        } else if model.arena.buffers.count > 0 && world.size > 1 {
             // BatchNorm running statistics: the mean over replicas keeps them identical.
+            watchdog?.waiting(.statisticsAllreduce, step: step)
             try world.allreduce(model.arena.buffers, op: .sum)
             let inv = 1 / Float(world.size)
             for i in 0..<model.arena.buffers.count { model.arena.buffers[i] *= inv }
         }
+        watchdog?.computing(step: step)
         let waitEnd = MPIEnvironment.wallTime()
-        if sharedMemory == nil { optimizer.step(model.arena, learningRate: lastLearningRate) }
+        if sharedMemory == nil && finite { optimizer.step(model.arena, learningRate: lastLearningRate) }
         let t1 = MPIEnvironment.wallTime()
         if let timeline = recordingTimeline {
             timeline.record(.wait, waitStart, waitEnd)
@@ -494,6 +568,32 @@ public final class Trainer {
         buckets.progressSeconds = 0
         epochWait += communication
         epochCompute += (t1 - t0) - communication
+        if finite {
+            epochLossSum += stepLoss
+            epochCorrect += stepCorrect
+            epochSeen += c.batchSize * c.accumulate
+            consecutiveSkips = 0
+            return
+        }
+        // The step number counts from 1 in messages (the step that failed, not those taken).
+        guard options.onNonFinite == .skip else {
+            throw NonFiniteGuard.stopped(step: step + 1, epoch: epoch + 1, learningRate: lastLearningRate)
+        }
+        epochSkipped += 1
+        runSkipped += 1
+        consecutiveSkips += 1
+        if consecutiveSkips >= options.maxSkippedSteps {
+            throw NonFiniteGuard.tooManySkipped(count: consecutiveSkips, lastStep: step + 1, learningRate: lastLearningRate)
+        }
+    }
+
+    /// Throws the non-finite stop (exit 3) on every rank alike when the parameters or the
+    /// BatchNorm statistics are not finite: every rank holds the same values (replicas, or
+    /// one shared copy per node), so every rank reaches the same verdict without a message.
+    func verifyFiniteState() throws {
+        guard allFinite(model.arena.parameters) && allFinite(model.arena.buffers) else {
+            throw NonFiniteGuard.parametersNotFinite(step: step, learningRate: lastLearningRate)
+        }
     }
 
     // MARK: - Evaluation
@@ -502,20 +602,26 @@ public final class Trainer {
     /// every sample counts exactly once. Nil when there is no test set. Collective.
     public func evaluate() throws -> (loss: Double, accuracy: Double)? {
         guard let test = data.test, test.count > 0 else { return nil }
-        let result = try Evaluation.run(model: model, on: test, world: world, batchSize: configuration.evalBatchSize, loss: loss)
+        watchdog?.busy(.evaluation, step: step)
+        let result = try Evaluation.run(model: model, on: test, world: world, batchSize: configuration.evalBatchSize, loss: loss) {
+            self.watchdog?.waiting(.evaluationReduction, step: self.step)
+        }
+        watchdog?.computing(step: step)
         return (result.loss, result.accuracy)
     }
 
     // MARK: - Book-keeping
 
     private func beginEpochTotals() {
-        epochLossSum = 0; epochCorrect = 0; epochSeen = 0; epochCompute = 0; epochWait = 0
+        epochLossSum = 0; epochCorrect = 0; epochSeen = 0; epochCompute = 0; epochWait = 0; epochSkipped = 0
         epochStart = MPIEnvironment.wallTime()
     }
 
     private func reduceEpochTotals() throws -> (loss: Double, accuracy: Double, seen: Int) {
         var sums = [epochLossSum, Double(epochCorrect), Double(epochSeen)]
+        watchdog?.waiting(.epochTotals, step: step)
         try world.allreduce(&sums, op: .sum)
+        watchdog?.computing(step: step)
         return (sums[0] / max(sums[2], 1), sums[1] / max(sums[2], 1), Int(sums[2]))
     }
 
@@ -546,7 +652,9 @@ public final class Trainer {
     /// Compares a checksum of every rank's parameters and buffers; throws on any difference.
     public func verifyReplicas() throws {
         let mine = Int64(bitPattern: checksum(model.arena.parameters) ^ (checksum(model.arena.buffers) &* 31))
+        watchdog?.waiting(.replicaCheck, step: step)
         let all = try world.allgather([mine])
+        watchdog?.computing(step: step)
         if let bad = all.firstIndex(where: { $0 != all[0] }) {
             throw CollectiveError("replicas diverged at step \(step): rank \(bad)'s parameters differ from rank 0's (checksums \(String(UInt64(bitPattern: all[bad]), radix: 16)) vs \(String(UInt64(bitPattern: all[0]), radix: 16)))", exitCode: 1)
         }

@@ -71,9 +71,14 @@ extension Trainer {
 
     /// Rank 0 writes a checkpoint of the current step; the other ranks go on at once (they
     /// meet rank 0 again at the next all-reduce). A failure to write ends the job.
+    /// Every rank first checks that the state is finite (exit 3 otherwise), so no checkpoint
+    /// holds NaN and `latest` never moves to one.
     func saveCheckpoint() throws {
+        try verifyFiniteState()
         lastCheckpointStep = step
         guard let store, world.rank == 0 else { return }
+        watchdog?.busy(.checkpoint, step: step)   // the ranks that wait for this one wait on
+        defer { watchdog?.computing(step: step) }
         let started = MPIEnvironment.wallTime()
         let path = try store.save(
             step: step, model: ModelTensors.sources(model.arena),

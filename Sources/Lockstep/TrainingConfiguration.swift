@@ -148,6 +148,18 @@ public struct RunOptions: Sendable {
     /// nodes `MPI_Comm_split_type` finds: for testing the multi-node `shared` path on one
     /// machine. Nil (the default) uses the real nodes.
     public var ranksPerNode: Int? = nil
+    /// What a step with a non-finite loss or gradients does (``NonFinitePolicy``); every rank
+    /// must be given the same.
+    public var onNonFinite = NonFinitePolicy.stop
+    /// Under `.skip`: stop (exit 3) after this many skipped steps in a row.
+    public var maxSkippedSteps = 10
+    /// Seconds a rank may wait in one collective before the stall watchdog ends the job
+    /// (exit 4), naming the ranks that never arrived (``StallWatchdog``); 0 turns it off.
+    /// Every rank must be given the same.
+    public var stallTimeout = 300.0
+    /// Test-only fault injection: one rank sleeps in the middle of some steps (a slow but
+    /// live rank, for the stall watchdog's tests). Nil in real runs.
+    public var injectedSleep: InjectedSleep? = nil
 
     public init() {}
 }
@@ -164,4 +176,25 @@ public enum MonitoredMetric: String, Codable, Sendable, CaseIterable, Hashable {
     public var needsValidationSet: Bool { self != .trainLoss }
     /// The name in metrics lines.
     public var metricsKey: String { ["val-loss": "val_loss", "val-acc": "val_acc", "train-loss": "train_loss"][rawValue]! }
+}
+
+/// A slow rank on purpose (hidden flag `--inject-sleep RANK:SECONDS:EVERY`): rank `rank`
+/// sleeps `seconds` after the forward and backward passes of every `every`-th step, before
+/// the gradient reduction, so the other ranks wait for it there.
+public struct InjectedSleep: Sendable {
+    public var rank: Int
+    public var seconds: Double
+    public var every: Int
+
+    /// Parses `RANK:SECONDS:EVERY`, e.g. `1:5:100`.
+    public init(parsing text: String) throws {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 3, let rank = Int(parts[0]), let seconds = Double(parts[1]), let every = Int(parts[2]),
+              rank >= 0, seconds >= 0, seconds.isFinite, every >= 1 else {
+            throw CollectiveError("--inject-sleep '\(text)' must be RANK:SECONDS:EVERY, e.g. 1:5:100")
+        }
+        self.rank = rank
+        self.seconds = seconds
+        self.every = every
+    }
 }

@@ -76,6 +76,7 @@ final class ProgressPrinter {
             if let l = m.testLoss, let a = m.testAccuracy { line += String(format: "  test loss %.4f acc %.4f", l, a) }
             let share = m.epochSeconds > 0 ? m.allreduceSeconds / m.epochSeconds * 100 : 0
             line += String(format: "  %@ samples/s  %.1f s (communication %.1f%%)", grouped(Int(m.samplesPerSecond)), m.epochSeconds, share)
+            if m.skippedSteps > 0 { line += "  skipped \(m.skippedSteps) non-finite step\(m.skippedSteps == 1 ? "" : "s")" }
             say(line)
         case .checkpoint(let path, let step):
             if isTerminal { FileHandle.standardOutput.write(Data("\r\u{1B}[K".utf8)) }
@@ -89,6 +90,7 @@ final class ProgressPrinter {
     static func finalLine(_ s: TrainingSummary) -> String {
         var line = "done: \(s.steps) steps, \(s.epochs) epochs in \(String(format: "%.1f", s.wallSeconds)) s; \(grouped(Int(s.samplesPerSecond))) samples/s"
         if let a = s.finalTestAccuracy { line += String(format: "; test accuracy %.4f", a) }
+        if s.skippedSteps > 0 { line += "; \(s.skippedSteps) non-finite step\(s.skippedSteps == 1 ? "" : "s") skipped" }
         if let c = s.checkpoint { line += "; checkpoint \(c)" }
         if let best = s.best {
             line += String(format: "; best %@ %.4f at epoch %d", best.metric, best.value, best.epoch)

@@ -144,6 +144,12 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Steps the timeline records.") var timelineSteps = 50
     @Option(help: "Gradient all-reduce: auto (shared on one node, else overlap), overlap (non-blocking buckets during backward), blocking (one call after backward), shared (gradients summed and one copy of the parameters per node updated in shared memory, each rank its slice; across nodes, hierarchical: needs the same number of ranks on each node).")
     var allreduce: AllreduceMode = .auto
+    @Option(help: "A step whose loss or summed gradients are NaN or infinite: stop (end the job with exit status 3, naming the step and the learning rate, writing no checkpoint from that state) or skip (drop the step: no update, optimizer state untouched; the batch counts as consumed; skips are counted in the metrics).")
+    var onNonfinite: NonFinitePolicy = .stop
+    @Option(help: "With --on-nonfinite skip: stop (exit 3) after this many skipped steps in a row.") var maxSkippedSteps = 10
+    @Option(help: "Seconds a rank may wait for the others in one collective (gradient all-reduce, shared-memory barrier, evaluation) before the job is ended with exit status 4 and a line naming the step, the collective and the ranks that never arrived; a rank writing a checkpoint or evaluating counts as progress. 0: off.")
+    var stallTimeout = 300.0
+    @Option(help: .hidden) var injectSleep: String?
     @Option(help: "When not on a terminal, print a progress line every N steps (0: per epoch).") var logEvery = 0
     @Option(help: "Progress display: auto (a live bar on a terminal, lines under mpirun or in a log), bar, lines.") var progress: ProgressMode = .auto
     @Flag(help: "Print only errors and the final line.") var quiet = false
@@ -154,6 +160,8 @@ struct TrainCommand: ParsableCommand {
         guard checkpointEvery >= 0 else { throw ValidationError("--checkpoint-every \(checkpointEvery) must be >= 0") }
         guard checkpointEveryEpochs >= 0 else { throw ValidationError("--checkpoint-every-epochs \(checkpointEveryEpochs) must be >= 0") }
         guard timelineSteps >= 1 else { throw ValidationError("--timeline-steps \(timelineSteps) must be at least 1") }
+        guard stallTimeout >= 0, stallTimeout.isFinite else { throw ValidationError("--stall-timeout \(stallTimeout) must be a number of seconds >= 0 (0: off)") }
+        guard maxSkippedSteps >= 1 else { throw ValidationError("--max-skipped-steps \(maxSkippedSteps) must be at least 1") }
         guard checkReplicas >= 0 else { throw ValidationError("--check-replicas \(checkReplicas) must be >= 0") }
         if resume && checkpointDir == nil { throw ValidationError("--resume needs --checkpoint-dir (or use --resume-from PATH)") }
     }
@@ -175,6 +183,10 @@ struct TrainCommand: ParsableCommand {
             options.timelinePath = timeline
             options.timelineSteps = timelineSteps
             options.allreduceMode = allreduce
+            options.onNonFinite = onNonfinite
+            options.maxSkippedSteps = maxSkippedSteps
+            options.stallTimeout = stallTimeout
+            options.injectedSleep = try Collective.everywhere(world) { try injectSleep.map(InjectedSleep.init(parsing:)) }
             let loadStart = MPIEnvironment.wallTime()
             let data = try Collective.everywhere(world) { try TrainingData.load(configuration) }
             Logger(label: "lockstep").info("data loaded", metadata: [
@@ -196,3 +208,4 @@ struct TrainCommand: ParsableCommand {
 extension AllreduceMode: ExpressibleByArgument {}
 
 extension MonitoredMetric: ExpressibleByArgument {}
+extension NonFinitePolicy: ExpressibleByArgument {}

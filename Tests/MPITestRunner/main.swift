@@ -21,6 +21,7 @@ case "mpi":
     runCollectiveTests(checks, world: mpi.world)
 case "training":
     runTrainingTests(checks, mpi: mpi)
+    runNonFiniteTests(checks, mpi: mpi)
 default:
     if mpi.world.rank == 0 { print("unknown suite '\(suite)'; known: mpi, training") }
     mpi.world.abort(code: 2)
