@@ -273,16 +273,15 @@ final class StallWatchdog: @unchecked Sendable {  // the thread shares only atom
                 ? "every rank on this node is waiting\(waiting.isEmpty ? "" : " (\(waiting.joined(separator: ", ")))"); the missing rank is among the \(elsewhere) on other nodes"
                 : "every other rank is waiting too: \(waiting.joined(separator: ", "))")
         }
-        return "lockstep: error (rank \(worldRank) of \(worldSize)): stalled: rank \(worldRank) waited \(seconds(waited)) in \(what) "
-            + "at step \(step + 1) (--stall-timeout \(seconds(timeout))); \(culprits.joined(separator: "; ")); ending the job\n"
+        return "stalled: rank \(worldRank) waited \(seconds(waited)) in \(what) "
+            + "at step \(step + 1) (--stall-timeout \(seconds(timeout))); \(culprits.joined(separator: "; ")); ending the job"
     }
 
     private func seconds(_ s: Double) -> String { String(format: "%.1f s", s) }
 
     /// Prints the verdict and ends this process; mpirun ends the others.
     private func abortJob(_ message: String) -> Never {
-        let bytes = Array(message.utf8)
-        bytes.withUnsafeBufferPointer { _ = write(STDERR_FILENO, $0.baseAddress, $0.count) }
+        printError(message, rank: worldRank, of: worldSize)
         _exit(Self.exitCode)
     }
 }

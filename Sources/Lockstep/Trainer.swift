@@ -456,28 +456,26 @@ public final class Trainer {
             "ranksPerNode": "\(node.size)", "nodes": "\(nodes)"])
     }
 
-    /// The run options that steer collectives (the reduction, the non-finite policy) must be
-    /// the same on every rank: one all-reduce of each value and its negation (max of both
-    /// gives the largest and the smallest) finds any difference, and every rank throws alike.
+    /// The run options that steer collectives (the reduction, the non-finite policy, the
+    /// watchdog) must be the same on every rank: `minMax` of each finds any difference, and
+    /// every rank throws alike.
     private func verifyRunOptionsAgree() throws {
         let modes = AllreduceMode.allCases, policies = NonFinitePolicy.allCases
-        let mine = [modes.firstIndex(of: options.allreduceMode)!, policies.firstIndex(of: options.onNonFinite)!,
-                    options.maxSkippedSteps, Int((options.stallTimeout * 1000).rounded())]
-        var bounds = mine + mine.map { -$0 }
-        try world.allreduce(&bounds, op: .max)
-        let n = mine.count
-        func differs(_ i: Int) -> (low: Int, high: Int)? { bounds[i] == -bounds[n + i] ? nil : (-bounds[n + i], bounds[i]) }
-        if let (low, high) = differs(0) {
-            throw CollectiveError("ranks were started with different --allreduce modes (\(modes[low].rawValue) and \(modes[high].rawValue)); give every rank the same")
+        let mode = try world.minMax(modes.firstIndex(of: options.allreduceMode)!)
+        if mode.min != mode.max {
+            throw CollectiveError("ranks were started with different --allreduce modes (\(modes[mode.min].rawValue) and \(modes[mode.max].rawValue)); give every rank the same")
         }
-        if let (low, high) = differs(1) {
-            throw CollectiveError("ranks were started with different --on-nonfinite policies (\(policies[low].rawValue) and \(policies[high].rawValue)); give every rank the same")
+        let policy = try world.minMax(policies.firstIndex(of: options.onNonFinite)!)
+        if policy.min != policy.max {
+            throw CollectiveError("ranks were started with different --on-nonfinite policies (\(policies[policy.min].rawValue) and \(policies[policy.max].rawValue)); give every rank the same")
         }
-        if let (low, high) = differs(2) {
-            throw CollectiveError("ranks were started with different --max-skipped-steps (\(low) and \(high)); give every rank the same")
+        let skips = try world.minMax(options.maxSkippedSteps)
+        if skips.min != skips.max {
+            throw CollectiveError("ranks were started with different --max-skipped-steps (\(skips.min) and \(skips.max)); give every rank the same")
         }
-        if let (low, high) = differs(3) {
-            throw CollectiveError("ranks were started with different --stall-timeout (\(Double(low) / 1000) and \(Double(high) / 1000) s); give every rank the same")
+        let stall = try world.minMax(Int((options.stallTimeout * 1000).rounded()))
+        if stall.min != stall.max {
+            throw CollectiveError("ranks were started with different --stall-timeout (\(Double(stall.min) / 1000) and \(Double(stall.max) / 1000) s); give every rank the same")
         }
     }
 
