@@ -70,3 +70,42 @@ func allFinite(_ buffer: UnsafeMutableBufferPointer<Float>) -> Bool {
     guard let base = buffer.baseAddress else { return true }
     return allFinite(base, count: buffer.count)
 }
+
+/// Σ x² over `count` floats: Float partial sums in 16 lanes over chunks of 4,096 values,
+/// combined in Double. Non-finite when any value is.
+func sumOfSquares(_ values: UnsafePointer<Float>, count: Int) -> Double {
+    let raw = UnsafeRawPointer(values)
+    var total = 0.0
+    var start = 0
+    while start < count {
+        let end = min(start &+ 4096, count)
+        var acc = SIMD16<Float>()
+        var i = start
+        while i &+ 16 <= end {
+            let v = raw.loadUnaligned(fromByteOffset: i &* 4, as: SIMD16<Float>.self)
+            acc.addProduct(v, v)
+            i &+= 16
+        }
+        var tail: Float = 0
+        while i < end {
+            tail += values[i] * values[i]
+            i &+= 1
+        }
+        total += Double(acc.sum() + tail)
+        start = end
+    }
+    return total
+}
+
+/// The factor gradient clipping multiplies the gradients by (PyTorch's
+/// `clip_grad_norm_`): `maxNorm / (norm + 1e-6)` when the global norm exceeds `maxNorm`,
+/// else 1 (no change).
+func clipCoefficient(sumOfSquares: Double, maxNorm: Float) -> Float {
+    let coefficient = Double(maxNorm) / (sumOfSquares.squareRoot() + 1e-6)
+    return coefficient < 1 ? Float(coefficient) : 1
+}
+
+/// `values[i] *= factor` for `count` floats.
+func scale(_ values: UnsafeMutablePointer<Float>, count: Int, by factor: Float) {
+    for i in 0..<count { values[i] *= factor }
+}

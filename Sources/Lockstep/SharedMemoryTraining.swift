@@ -106,8 +106,13 @@ final class SharedMemoryTraining {
     /// node) are not finite, nothing is summed or updated and the optimizer does not count
     /// the step; every rank gets the same `finite`. Returns the seconds spent in the
     /// optimizer's update (the rest of the call is communication). Collective over the world.
+    ///
+    /// With `clipNorm`, each rank first sums its whole slice and writes the slice's Σ g²
+    /// beside its verdict; after one more barrier every rank adds the partial sums in rank
+    /// order, so all get the same global norm and scale their slices
+    /// by the same factor before updating them.
     func reduceAndUpdate(_ model: Sequential, _ optimizer: any Optimizer, learningRate: Float,
-                         timeline: Timeline?) throws(MPIError) -> (updateSeconds: Double, finite: Bool) {
+                         clipNorm: Float? = nil, timeline: Timeline?) throws(MPIError) -> (updateSeconds: Double, finite: Bool) {
         mine[verdictOffset] = allFinite(mine, count: count) ? 0 : 1
         try fenceAndBarrier()   // every rank's backward is done, and its verdict written
         var bad = mine[verdictOffset]
@@ -125,7 +130,27 @@ final class SharedMemoryTraining {
         let arena = model.arena
         let phaseStart = timeline != nil ? MPIEnvironment.wallTime() : 0
         var updateSeconds = 0.0
-        if let across {
+        if let clipNorm {
+            for peer in peers { addSlice(mine + slice.lowerBound, peer + slice.lowerBound, slice.count) }
+            if let across, !slice.isEmpty {
+                try across.allreduce(UnsafeMutableBufferPointer(start: mine + slice.lowerBound, count: slice.count), op: .sum)
+            }
+            partialSquares(mine).pointee = sumOfSquares(mine + slice.lowerBound, count: slice.count)
+            try fenceAndBarrier()   // every slice is summed and its Σ g² written
+            // The node's slices cover every parameter, each already summed over the nodes:
+            // their partial sums add up to the global Σ g² on every node alike.
+            var total = 0.0
+            for q in 0..<node.size { total += partialSquares(gradientWindow.segments[q].baseAddress!).pointee }
+            guard total.isFinite else {
+                try fenceAndBarrier()
+                return (0, false)
+            }
+            let factor = clipCoefficient(sumOfSquares: total, maxNorm: clipNorm)
+            if factor < 1 { scale(mine + slice.lowerBound, count: slice.count, by: factor) }
+            let updateStart = MPIEnvironment.wallTime()
+            optimizer.update(arena, range: slice, learningRate: learningRate)
+            updateSeconds = MPIEnvironment.wallTime() - updateStart
+        } else if let across {
             // Sum over the node, all-reduce the slice over the nodes, then update.
             for peer in peers { addSlice(mine + slice.lowerBound, peer + slice.lowerBound, slice.count) }
             if !slice.isEmpty {
@@ -149,6 +174,12 @@ final class SharedMemoryTraining {
         try fenceAndBarrier()   // every slice is updated
         optimizer.finishStep()
         return (updateSeconds, true)
+    }
+
+    /// Where a rank's gradient segment keeps its slice's Σ g² (a Double, 8-byte aligned,
+    /// on the verdict's cache line).
+    private func partialSquares(_ segment: UnsafeMutablePointer<Float>) -> UnsafeMutablePointer<Double> {
+        UnsafeMutableRawPointer(segment + verdictOffset + 2).assumingMemoryBound(to: Double.self)
     }
 
     private func fenceAndBarrier() throws(MPIError) {

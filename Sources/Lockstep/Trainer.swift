@@ -532,15 +532,25 @@ public final class Trainer {
         let waitStart = MPIEnvironment.wallTime()
         lastLearningRate = schedule.learningRate(at: step) * lrScale
         var updateSeconds = 0.0   // optimizer work inside the wait (shared memory)
-        let finite: Bool
+        var finite: Bool
         if let sharedMemory {
-            // Checked inside, before any slice is updated.
+            // Checked (and clipped) inside, before any slice is updated.
             watchdog?.waiting(.sharedMemorySum, step: step)
-            (updateSeconds, finite) = try sharedMemory.reduceAndUpdate(model, optimizer, learningRate: lastLearningRate, timeline: recordingTimeline)
+            (updateSeconds, finite) = try sharedMemory.reduceAndUpdate(
+                model, optimizer, learningRate: lastLearningRate, clipNorm: c.clipGradNorm, timeline: recordingTimeline)
         } else {
             watchdog?.waiting(.gradientAllreduce, step: step)
             try buckets.finish()
-            finite = allFinite(model.arena.gradients)   // the summed gradients: identical on every rank
+            // The summed gradients are identical on every rank, so are these decisions.
+            let gradients = model.arena.gradients
+            if let clip = c.clipGradNorm {
+                let squares = sumOfSquares(gradients.baseAddress!, count: gradients.count)
+                finite = squares.isFinite
+                let factor = finite ? clipCoefficient(sumOfSquares: squares, maxNorm: clip) : 1
+                if factor < 1 { scale(gradients.baseAddress!, count: gradients.count, by: factor) }
+            } else {
+                finite = allFinite(gradients)
+            }
         }
         if !finite {
             // Every rank is here alike. The forward passes may have written NaN statistics.

@@ -64,6 +64,9 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable, Hashable {
     /// Synchronised BatchNorm: batch statistics over the global batch (every rank's), so
     /// that W ranks x b train like 1 rank x W·b also with BatchNorm.
     public var syncBatchNorm: Bool? = nil
+    /// Clip the gradients to this global L2 norm (PyTorch's `clip_grad_norm_`), computed on
+    /// the summed gradients, the same on every rank.
+    public var clipGradNorm: Float? = nil
 
     public init() {}
 
@@ -93,6 +96,9 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable, Hashable {
         }
         if validationData != nil, !(dataset == "csv" || dataset == "npy") {
             throw fail("--validation-data works with --dataset csv or npy; for \(dataset) use --validation-split")
+        }
+        if let clipGradNorm, !(clipGradNorm > 0 && clipGradNorm.isFinite) {
+            throw fail("--clip-grad-norm \(clipGradNorm) must be a positive number")
         }
         if let earlyStopping, earlyStopping < 1 { throw fail("--early-stopping \(earlyStopping) must be at least 1 (epochs without improvement)") }
         if let minDelta, !(minDelta >= 0 && minDelta.isFinite) { throw fail("--min-delta \(minDelta) must be >= 0") }

@@ -43,6 +43,8 @@ struct TrainingFlags: ParsableArguments {
     @Option(help: "What early stopping and DIR/best follow: val-loss, val-acc or train-loss. (default: val-loss)")
     var earlyStoppingMetric: MonitoredMetric?
     @Option(help: "The smallest change of the monitored metric that counts as an improvement. (default: 0)") var minDelta: Double?
+    @Option(help: "Clip the gradients to this global L2 norm, computed on the summed gradients (PyTorch's clip_grad_norm_).")
+    var clipGradNorm: Float?
     @Flag(help: "Synchronised BatchNorm: normalise with the statistics of the global batch (all ranks'), all-reduced in forward and backward.")
     var syncBn = false
 
@@ -64,7 +66,7 @@ struct TrainingFlags: ParsableArguments {
             let known: Set<String> = ["model", "dataset", "data", "epochs", "batch-size", "lr", "learning-rate", "optimizer", "momentum", "nesterov",
                                       "weight-decay", "schedule", "warmup-steps", "scale-lr", "accumulate", "seed", "normalize",
                                       "train-limit", "test-limit", "max-steps", "bucket-mb", "synthetic-count",
-                                      "validation-split", "validation-data", "early-stopping", "early-stopping-metric", "min-delta", "sync-bn"]
+                                      "validation-split", "validation-data", "early-stopping", "early-stopping-metric", "min-delta", "sync-bn", "clip-grad-norm"]
             if let unknown = yaml.keys.sorted().first(where: { !known.contains($0) }) {
                 throw CollectiveError("--config \(config): unknown key '\(unknown)'; keys are flag names: \(known.sorted().joined(separator: ", "))")
             }
@@ -112,6 +114,7 @@ struct TrainingFlags: ParsableArguments {
         c.earlyStoppingMetric = earlyStoppingMetric ?? c.earlyStoppingMetric
         c.minDelta = try minDelta ?? (value("min-delta", Double.self)) ?? c.minDelta
         if try syncBn || (value("sync-bn", Bool.self) ?? false) { c.syncBatchNorm = true }
+        c.clipGradNorm = try clipGradNorm ?? (value("clip-grad-norm", Float.self)) ?? c.clipGradNorm
         try c.validate()
         return c
     }

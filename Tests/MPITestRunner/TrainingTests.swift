@@ -226,6 +226,54 @@ func runTrainingTests(_ t: Checks, mpi: MPIEnvironment) {
         }
     }
 
+    for mode in [AllreduceMode.shared, .overlap, .blocking] {
+        t.test("--clip-grad-norm on \(w) ranks x \(globalBatch / w) equals 1 rank x \(globalBatch) (--allreduce \(mode))") {
+            var options = RunOptions()
+            options.allreduceMode = mode
+            options.checkReplicasEvery = 1
+            var c = config(batch: globalBatch / w, steps: 10)
+            c.clipGradNorm = 0.05
+            let distributed = try Trainer(configuration: c, options: options, world: world, data: try TrainingData.load(c))
+            try distributed.run()
+            var single = config(batch: globalBatch, steps: 10)
+            single.clipGradNorm = 0.05
+            let reference = try Trainer(configuration: single, options: RunOptions(), world: local, data: try TrainingData.load(single))
+            try reference.run()
+            compare(params(distributed), params(reference), rtol: 1e-5, "parameters")
+            distributed.model.zeroGradients()
+        }
+    }
+
+    t.test("--clip-grad-norm is active at 0.05: unclipped training ends elsewhere") {
+        var clipped = config(batch: globalBatch, steps: 10)
+        clipped.clipGradNorm = 0.05
+        let a = try Trainer(configuration: clipped, options: RunOptions(), world: local, data: try TrainingData.load(clipped))
+        try a.run()
+        let plain = config(batch: globalBatch, steps: 10)
+        let b = try Trainer(configuration: plain, options: RunOptions(), world: local, data: try TrainingData.load(plain))
+        try b.run()
+        let worst = zip(params(a), params(b)).map { abs($0 - $1) / max(abs($1), 1e-3) }.max() ?? 0
+        t.expect(worst > 1e-3, "clipping to 0.05 should change the parameters; largest difference \(worst)")
+    }
+
+    if w % 2 == 0 && w >= 4 {
+        t.test("--clip-grad-norm across \(w / 2) simulated nodes (hierarchical shared) equals 1 rank x \(globalBatch)") {
+            var options = RunOptions()
+            options.allreduceMode = .shared
+            options.ranksPerNode = 2
+            var c = config(batch: globalBatch / w, steps: 10)
+            c.clipGradNorm = 0.05
+            let distributed = try Trainer(configuration: c, options: options, world: world, data: try TrainingData.load(c))
+            try distributed.run()
+            var single = config(batch: globalBatch, steps: 10)
+            single.clipGradNorm = 0.05
+            let reference = try Trainer(configuration: single, options: RunOptions(), world: local, data: try TrainingData.load(single))
+            try reference.run()
+            compare(params(distributed), params(reference), rtol: 1e-5, "parameters")
+            distributed.model.zeroGradients()
+        }
+    }
+
     t.test("BatchNorm replicas stay bit-identical (running statistics averaged)") {
         var options = RunOptions()
         options.checkReplicasEvery = 1
