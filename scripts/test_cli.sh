@@ -252,7 +252,7 @@ expect_error "predict refuses an output name it cannot write" "csv or .npy" "$bi
 
 # --- diagnostics: --log-level, each line tagged with its rank ---------------------------
 out=$(timeout 120 bash "$mpirun_sh" -np 2 "$bin" train "${small[@]}" --max-steps 2 --log-level debug 2>&1)
-if grep -q "^lockstep\[rank 0/2\] debug: gradient buckets" <<<"$out" && grep -q "^lockstep\[rank 1/2\] info: data loaded" <<<"$out"; then
+if grep -q "^lockstep\[rank 0/2\] debug: gradients summed in shared memory" <<<"$out" && grep -q "^lockstep\[rank 1/2\] info: data loaded" <<<"$out"; then
     ok "--log-level debug prints diagnostics tagged with each rank"
 else bad "--log-level debug" "$out"; fi
 out=$(timeout 120 bash "$mpirun_sh" -np 2 "$bin" train "${small[@]}" --max-steps 2 2>&1)

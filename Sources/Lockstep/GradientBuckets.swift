@@ -13,9 +13,9 @@ final class GradientBuckets {
     private let arena: ParameterArena
     private var gradients: UnsafeMutableBufferPointer<Float> { arena.gradients }
     private let world: Communicator
-    /// The mode in use: `auto` stands for `overlap`; under `shared` the buckets do nothing
-    /// (the trainer reduces through shared memory).
-    var mode: AllreduceMode
+    /// Start buckets during backward (`overlap`); otherwise all go in one call after it
+    /// (`blocking`).
+    let launchEarly: Bool
     private var nextToLaunch = 0
     private var readyFrom: Int
     private var firstError: MPIError?
@@ -26,10 +26,19 @@ final class GradientBuckets {
     var timeline: Timeline?
     private var launchedAt: [Double]
 
-    init(arena: ParameterArena, world: Communicator, bucketBytes: Int, mode: AllreduceMode = .overlap) {
+    init(arena: ParameterArena, world: Communicator, bucketBytes: Int, launchEarly: Bool = true) {
         self.arena = arena
         self.world = world
-        self.mode = mode
+        self.launchEarly = launchEarly
+        let ranges = Self.ranges(for: arena, bucketBytes: bucketBytes)
+        self.ranges = ranges
+        self.requests = ranges.map { _ in Request() }
+        self.launchedAt = [Double](repeating: 0, count: ranges.count)
+        self.readyFrom = arena.parameterCount
+    }
+
+    /// The bucket ranges for `arena`, in launch order (highest offsets first).
+    static func ranges(for arena: ParameterArena, bucketBytes: Int) -> [Range<Int>] {
         let floatsPerBucket = max(1, bucketBytes / MemoryLayout<Float>.stride)
         var ranges: [Range<Int>] = []
         var upper = arena.parameterCount
@@ -43,10 +52,7 @@ final class GradientBuckets {
             }
         }
         if upper > 0 { ranges.append(0..<upper) }
-        self.ranges = ranges
-        self.requests = ranges.map { _ in Request() }
-        self.launchedAt = [Double](repeating: 0, count: ranges.count)
-        self.readyFrom = arena.parameterCount
+        return ranges
     }
 
     /// Prepares for a new backward pass.
@@ -59,7 +65,7 @@ final class GradientBuckets {
     /// Called by backward with each layer's finished gradient range (descending offsets):
     /// starts every bucket that is now complete, and lets MPI progress the ones in flight.
     func gradientsReady(_ range: Range<Int>) {
-        guard mode == .overlap || mode == .auto, world.size > 1 else { return }
+        guard launchEarly, world.size > 1 else { return }
         let entered = MPIEnvironment.wallTime()
         defer { progressSeconds += MPIEnvironment.wallTime() - entered }
         readyFrom = min(readyFrom, range.lowerBound)
@@ -86,7 +92,7 @@ final class GradientBuckets {
     /// algorithms beat its non-blocking ones once there is no backward left to overlap),
     /// then waits for the ones in flight.
     func finish() throws(MPIError) {
-        guard world.size > 1, mode != .shared else { return }   // a world of one has nothing to reduce
+        guard world.size > 1 else { return }   // a world of one has nothing to reduce
         if nextToLaunch < ranges.count {
             // The unstarted buckets are contiguous: from 0 up to the end of the first of them.
             let rest = UnsafeMutableBufferPointer(rebasing: gradients[0..<ranges[nextToLaunch].upperBound])

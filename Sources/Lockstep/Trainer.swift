@@ -106,11 +106,8 @@ public final class Trainer {
     let data: TrainingData
     let sampler: DistributedSampler
     let loss = CrossEntropyLoss()
-    let buckets: GradientBuckets
-    /// The shared-memory gradient sum and update while `run` uses `--allreduce shared`.
-    private var sharedMemory: SharedMemoryTraining?
-    /// Nodes that `sharedMemory` spans (1: one node, no MPI in the step).
-    private var sharedNodes = 1
+    /// How gradients are summed while `run` trains (``makeGradientReducer``); nil outside it.
+    private var reducer: (any GradientReducer)?
     /// The stall watchdog while `run` trains (`RunOptions.stallTimeout` > 0, several ranks).
     var watchdog: StallWatchdog?
     let input: Tensor
@@ -218,12 +215,8 @@ public final class Trainer {
                 }
             } catch { throw CollectiveError(error) }
         }
-        self.buckets = GradientBuckets(arena: model.arena, world: world, bucketBytes: Int(c.bucketMB * 1_048_576), mode: options.allreduceMode)
-        self.timeline = options.timelinePath == nil ? nil : Timeline(maxSteps: options.timelineSteps, bucketCount: buckets.ranges.count)
-        buckets.timeline = timeline
-        Diagnostics.logger.debug("gradient buckets", metadata: [
-            "count": "\(buckets.ranges.count)", "parameters": "\(model.parameterCount)",
-            "bucketMiB": "\(c.bucketMB)", "mode": "\(options.allreduceMode.rawValue)"])
+        let bucketCount = GradientBuckets.ranges(for: model.arena, bucketBytes: Int(c.bucketMB * 1_048_576)).count
+        self.timeline = options.timelinePath == nil ? nil : Timeline(maxSteps: options.timelineSteps, bucketCount: bucketCount)
         self.input = Tensor(shape: [c.batchSize] + model.inputShape)
         self.labels = .allocate(capacity: c.batchSize)
         self.labels.initialize(repeating: 0)
@@ -268,7 +261,10 @@ public final class Trainer {
     /// be waiting for this one.
     @discardableResult
     public func run() throws -> TrainingSummary {
-        try startSharedMemory()
+        try verifyRunOptionsAgree()
+        reducer = try makeGradientReducer(
+            options.allreduceMode, model: model, optimizer: optimizer, world: world,
+            bucketBytes: Int(configuration.bucketMB * 1_048_576), ranksPerNode: options.ranksPerNode, timeline: timeline)
         let summary: TrainingSummary
         do {
             if options.stallTimeout > 0 && world.size > 1 {
@@ -278,7 +274,7 @@ public final class Trainer {
         } catch let error as CollectiveError {
             // Raised on every rank alike: every rank is here to free together.
             stopWatchdog()
-            stopSharedMemory()
+            stopReducer()
             throw error
         } catch {
             // Any other error may be this rank's alone (a checkpoint it could not write, say):
@@ -288,7 +284,7 @@ public final class Trainer {
             throw error
         }
         stopWatchdog()
-        stopSharedMemory()
+        stopReducer()
         return summary
     }
 
@@ -419,43 +415,6 @@ public final class Trainer {
         return summary
     }
 
-    /// Resolves `--allreduce auto|shared`: when every rank is on one node, the gradient
-    /// arenas, the parameters and the optimizer state move into shared memory, and each
-    /// step sums and updates through it (``SharedMemoryTraining``). Every rank
-    /// takes the same branch (the node split gives each the same answer); ranks started with
-    /// different modes are refused together.
-    private func startSharedMemory() throws {
-        try verifyRunOptionsAgree()
-        let requested = options.allreduceMode
-        guard world.size > 1, requested == .shared || requested == .auto else { return }
-        let node = try options.ranksPerNode.map { per in try world.split(color: world.rank / max(1, per))! } ?? world.splitByNode()
-        // Local rank r owns the same slice on every node only if the nodes are alike.
-        let sizes = try world.minMax(node.size)
-        let nodes = world.size / node.size
-        let alike = sizes.min == sizes.max
-        guard node.size > 1 && alike && (nodes == 1 || requested == .shared) else {
-            try node.free()
-            if requested == .shared {
-                throw CollectiveError(alike
-                    ? "--allreduce shared needs several ranks on a node, but every node runs one rank; use --allreduce overlap or blocking"
-                    : "--allreduce shared needs the same number of ranks on every node, but the nodes run between \(sizes.min) and \(sizes.max); start as many ranks on each node (mpirun --map-by ppr:N:node), or use --allreduce overlap")
-            }
-            return   // auto across nodes: overlap
-        }
-        let across = nodes > 1 ? try world.split(color: node.rank, key: world.rank) : nil
-        do {
-            sharedMemory = try SharedMemoryTraining(model: model, optimizer: optimizer, node: node, across: across)
-        } catch {
-            try? node.free()
-            try? across?.free()
-            throw error
-        }
-        sharedNodes = nodes
-        buckets.mode = .shared
-        Diagnostics.logger.debug("gradients summed in shared memory", metadata: [
-            "ranksPerNode": "\(node.size)", "nodes": "\(nodes)"])
-    }
-
     /// The run options that steer collectives (the reduction, the non-finite policy, the
     /// watchdog) must be the same on every rank: `minMax` of each finds any difference, and
     /// every rank throws alike.
@@ -479,13 +438,11 @@ public final class Trainer {
         }
     }
 
-    /// Moves the parameters, gradients and optimizer state back into this rank's own memory
-    /// and frees the windows (collective: every rank leaves `run` through here, or aborts).
-    private func stopSharedMemory() {
-        guard let shared = sharedMemory else { return }
-        sharedMemory = nil
-        buckets.mode = options.allreduceMode == .shared ? .overlap : options.allreduceMode
-        shared.stop(model, optimizer)
+    /// Ends the reduction: the parameters, gradients and optimizer state are this rank's
+    /// own again (collective: every rank leaves `run` through here, or aborts).
+    private func stopReducer() {
+        reducer?.stop()
+        reducer = nil
     }
 
     /// One optimizer step: `accumulate` local forward/backward passes, the bucketed
@@ -516,8 +473,8 @@ public final class Trainer {
                 // A non-finite local loss marks the gradients (backward accumulates into the
                 // NaN), so the summed gradients carry it to every rank.
                 if !lossFinite { model.arena.gradients[0] = .nan }
-                buckets.begin()
-                model.backward(g, onGradientsReady: buckets.gradientsReady)
+                reducer!.begin()
+                model.backward(g, onGradientsReady: reducer!.gradientsReady)
             } else {
                 model.backward(g)
             }
@@ -531,27 +488,9 @@ public final class Trainer {
         }
         let waitStart = MPIEnvironment.wallTime()
         lastLearningRate = schedule.learningRate(at: step) * lrScale
-        var updateSeconds = 0.0   // optimizer work inside the wait (shared memory)
-        var finite: Bool
-        if let sharedMemory {
-            // Checked (and clipped) inside, before any slice is updated.
-            watchdog?.waiting(.sharedMemorySum, step: step)
-            (updateSeconds, finite) = try sharedMemory.reduceAndUpdate(
-                model, optimizer, learningRate: lastLearningRate, clipNorm: c.clipGradNorm, timeline: recordingTimeline)
-        } else {
-            watchdog?.waiting(.gradientAllreduce, step: step)
-            try buckets.finish()
-            // The summed gradients are identical on every rank, so are these decisions.
-            let gradients = model.arena.gradients
-            if let clip = c.clipGradNorm {
-                let squares = sumOfSquares(gradients.baseAddress!, count: gradients.count)
-                finite = squares.isFinite
-                let factor = finite ? clipCoefficient(sumOfSquares: squares, maxNorm: clip) : 1
-                if factor < 1 { scale(gradients.baseAddress!, count: gradients.count, by: factor) }
-            } else {
-                finite = allFinite(gradients)
-            }
-        }
+        watchdog?.waiting(reducer is SharedMemoryReducer ? .sharedMemorySum : .gradientAllreduce, step: step)
+        let reduced = try reducer!.finish(learningRate: lastLearningRate, clipNorm: c.clipGradNorm, timeline: recordingTimeline)
+        let finite = reduced.finite
         if !finite {
             // Every rank is here alike. The forward passes may have written NaN statistics.
             if bufferSnapshot.count > 0 { _ = model.arena.buffers.update(fromContentsOf: bufferSnapshot) }
@@ -564,7 +503,7 @@ public final class Trainer {
         }
         watchdog?.computing(step: step)
         let waitEnd = MPIEnvironment.wallTime()
-        if sharedMemory == nil && finite { optimizer.step(model.arena, learningRate: lastLearningRate) }
+        if finite && !reduced.updated { optimizer.step(model.arena, learningRate: lastLearningRate) }
         let t1 = MPIEnvironment.wallTime()
         if let timeline = recordingTimeline {
             timeline.record(.wait, waitStart, waitEnd)
@@ -572,8 +511,7 @@ public final class Trainer {
         }
         // Communication: the wait after backward (less any optimizer work done in it) plus
         // the bucket work done inside backward.
-        let communication = (waitEnd - waitStart) - updateSeconds + buckets.progressSeconds
-        buckets.progressSeconds = 0
+        let communication = (waitEnd - waitStart) - reduced.updateSeconds + reducer!.takeProgressSeconds()
         epochWait += communication
         epochCompute += (t1 - t0) - communication
         if finite {
@@ -648,9 +586,8 @@ public final class Trainer {
             trainSamples: data.train.count, testSamples: data.test?.count ?? 0,
             globalBatch: configuration.batchSize * world.size * configuration.accumulate,
             stepsPerEpoch: stepsPerEpoch, totalSteps: min(totalSteps, configuration.maxSteps ?? Int.max),
-            startStep: step, startEpoch: epoch, buckets: buckets.ranges.count, resumedFrom: resumedFrom,
-            allreduce: sharedMemory != nil ? .shared : buckets.mode == .auto ? .overlap : buckets.mode,
-            nodes: sharedMemory != nil ? sharedNodes : 1)
+            startStep: step, startEpoch: epoch, buckets: reducer?.bucketCount ?? 0, resumedFrom: resumedFrom,
+            allreduce: reducer?.mode ?? .overlap, nodes: reducer?.nodes ?? 1)
     }
 
     private func emit(_ event: TrainingEvent) {
