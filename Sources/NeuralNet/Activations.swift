@@ -244,3 +244,71 @@ public final class LogSoftmax: ElementwiseActivation, Layer {
         return gradInput
     }
 }
+
+/// The Gaussian error linear unit `x·Φ(x)`, PyTorch's `nn.GELU()`: exact (through `erf`) by
+/// default, or `nn.GELU(approximate='tanh')`, `0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`.
+/// Any shape.
+///
+/// ```swift
+/// GELU()                         // [N, T, 512] -> [N, T, 512]
+/// GELU(approximation: .tanh)     // GPT-2's form
+/// ```
+public final class GELU: ElementwiseActivation, Layer {
+    /// How Φ is computed.
+    public enum Approximation: String, Sendable {
+        /// Exact, `Φ(x) = (1 + erf(x/√2)) / 2` (PyTorch's `approximate='none'`).
+        case none
+        /// The tanh form (PyTorch's `approximate='tanh'`).
+        case tanh
+    }
+    /// The form of Φ in use.
+    public let approximation: Approximation
+    /// A GELU, exact unless told otherwise.
+    public init(approximation: Approximation = .none) { self.approximation = approximation }
+    /// PyTorch-style repr of this layer.
+    public var description: String { "GELU(approximate='\(approximation.rawValue)')" }
+
+    // exact:  y = x·Φ(x),  dy/dx = Φ(x) + x·φ(x),  φ(x) = e^{-x²/2} / √(2π)
+    // tanh:   u = √(2/π)·(x + 0.044715·x³),  y = x·(1 + tanh u)/2,
+    //         dy/dx = (1 + tanh u)/2 + x·(1 - tanh² u)·√(2/π)·(1 + 3·0.044715·x²)/2
+    private static let invSqrt2: Float = 0.70710678118654752
+    private static let invSqrt2Pi: Float = 0.39894228040143268
+    private static let sqrt2OverPi: Float = 0.79788456080286536
+    private static let cubic: Float = 0.044715
+
+    /// x: [N, ...] -> [N, ...]
+    public func forward(_ x: Tensor) -> Tensor {
+        prepare(x)
+        let a = x.data, y = output.data
+        switch approximation {
+        case .none:
+            for i in 0..<x.count { y[i] = 0.5 * a[i] * (1 + erff(a[i] * Self.invSqrt2)) }
+        case .tanh:
+            for i in 0..<x.count {
+                let v = a[i], u = Self.sqrt2OverPi * (v + Self.cubic * v * v * v)
+                y[i] = 0.5 * v * (1 + tanhf(u))
+            }
+        }
+        return output
+    }
+    /// Accumulates parameter gradients; returns the input gradient when asked.
+    public func backward(_ dy: Tensor, computeInputGradient: Bool) -> Tensor? {
+        checkGradient(dy, "GELU")
+        guard computeInputGradient, let x = input else { return nil }
+        let a = x.data, g = dy.data, dx = gradInput.data
+        switch approximation {
+        case .none:
+            for i in 0..<dy.count {
+                let v = a[i]
+                let cdf = 0.5 * (1 + erff(v * Self.invSqrt2)), pdf = Self.invSqrt2Pi * expf(-0.5 * v * v)
+                dx[i] = g[i] * (cdf + v * pdf)
+            }
+        case .tanh:
+            for i in 0..<dy.count {
+                let v = a[i], t = tanhf(Self.sqrt2OverPi * (v + Self.cubic * v * v * v))
+                dx[i] = g[i] * (0.5 * (1 + t) + 0.5 * v * (1 - t * t) * Self.sqrt2OverPi * (1 + 3 * Self.cubic * v * v))
+            }
+        }
+        return gradInput
+    }
+}
