@@ -201,15 +201,34 @@ public final class MultiheadAttention: Layer, FLOPCounting {
     }
 }
 
-/// Softmax in place over `row[0..<valid]` (max subtracted), zeros in `row[valid..<width]`.
+/// Softmax in place over `row[0..<valid]` (max subtracted), zeros in `row[valid..<width]`;
+/// eight lanes at a time with ``vectorExp(_:)``.
 @inline(__always)
 func softmaxRow(_ row: UnsafeMutablePointer<Float>, valid: Int, width: Int) {
-    var m = -Float.infinity
-    for j in 0..<valid { m = max(m, row[j]) }
-    var s: Float = 0
-    for j in 0..<valid { let e = expf(row[j] - m); row[j] = e; s += e }
-    let inv = 1 / s
-    for j in 0..<valid { row[j] *= inv }
+    var j = 0
+    var m8 = SIMD8<Float>(repeating: -.infinity)
+    while j + 8 <= valid { m8 = pointwiseMax(m8, vectorLoad(row + j)); j += 8 }
+    var m = m8.max()
+    while j < valid { m = max(m, row[j]); j += 1 }
+    let mv = SIMD8<Float>(repeating: m)
+    var s8 = SIMD8<Float>(repeating: 0)
+    j = 0
+    while j + 8 <= valid {
+        let e = vectorExp(vectorLoad(row + j) - mv)
+        vectorStore(row + j, e); s8 += e
+        j += 8
+    }
+    var s = s8.sum()
+    if j < valid {
+        var lanes = SIMD8<Float>(repeating: 0)
+        for q in 0..<(valid - j) { lanes[q] = row[j + q] - m }
+        let e = vectorExp(lanes)
+        for q in 0..<(valid - j) { row[j + q] = e[q]; s += e[q] }
+    }
+    let inv = SIMD8<Float>(repeating: 1 / s)
+    j = 0
+    while j + 8 <= valid { vectorStore(row + j, vectorLoad(row + j) * inv); j += 8 }
+    while j < valid { row[j] *= inv[0]; j += 1 }
     if valid < width { (row + valid).update(repeating: 0, count: width - valid) }
 }
 
@@ -217,6 +236,9 @@ func softmaxRow(_ row: UnsafeMutablePointer<Float>, valid: Int, width: Int) {
 @inline(__always)
 func softmaxBackwardRow(_ p: UnsafePointer<Float>, _ g: UnsafeMutablePointer<Float>, valid: Int, width: Int) {
     let dot = vectorDot(p, g, valid)
-    for j in 0..<valid { g[j] = p[j] * (g[j] - dot) }
+    let d8 = SIMD8<Float>(repeating: dot)
+    var j = 0
+    while j + 8 <= valid { vectorStore(g + j, vectorLoad(p + j) * (vectorLoad(g + j) - d8)); j += 8 }
+    while j < valid { g[j] = p[j] * (g[j] - dot); j += 1 }
     if valid < width { (g + valid).update(repeating: 0, count: width - valid) }
 }

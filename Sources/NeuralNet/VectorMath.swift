@@ -66,3 +66,46 @@ func addShortRow(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>
     while i + 8 <= n { store8(dst + i, load8(dst + i) + load8(src + i)); i += 8 }
     while i < n { dst[i] += src[i]; i += 1 }
 }
+
+/// e^x in eight lanes: Cephes' `expf` (x = n·ln 2 + r, a degree-6 polynomial in r, 2^n put
+/// into the exponent bits); about 1 ulp for |x| < 88.37, and 0 below -88.37 (where e^x is
+/// below the smallest normal float). Swift has no vector `exp`; a scalar `expf` per element
+/// costs several times more in softmax and GELU.
+@inline(__always)
+func vectorExp(_ v: SIMD8<Float>) -> SIMD8<Float> {
+    let x0 = v.clamped(lowerBound: SIMD8(repeating: -88.3762626647949), upperBound: SIMD8(repeating: 88.3762626647949))
+    let n = (x0 * 1.44269504088896341).rounded(.toNearestOrEven)
+    let x = x0 - n * 0.693359375 + n * 2.12194440e-4
+    var p = SIMD8<Float>(repeating: 1.9875691500e-4)
+    p = p * x + 1.3981999507e-3
+    p = p * x + 8.3334519073e-3
+    p = p * x + 4.1665795894e-2
+    p = p * x + 1.6666665459e-1
+    p = p * x + 5.0000001201e-1
+    p = p * (x * x) + x + 1
+    let bits = (SIMD8<Int32>(truncatingIfNeeded: SIMD8<Int32>(n, rounding: .towardZero)) &+ 127) &<< 23
+    return p * unsafeBitCast(bits, to: SIMD8<Float>.self)
+}
+
+/// Applies `body` to `n` floats of `src` eight at a time, writing `dst` (the tail padded
+/// with zeros, and only its `n % 8` lanes stored).
+@inline(__always)
+func vectorMap(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ n: Int,
+               _ body: (SIMD8<Float>) -> SIMD8<Float>) {
+    var i = 0
+    while i + 8 <= n { store8(dst + i, body(load8(src + i))); i += 8 }
+    if i < n {
+        var v = SIMD8<Float>(repeating: 0)
+        for j in 0..<(n - i) { v[j] = src[i + j] }
+        let r = body(v)
+        for j in 0..<(n - i) { dst[i + j] = r[j] }
+    }
+}
+
+/// Loads eight floats from `p` (unaligned).
+@inline(__always)
+func vectorLoad(_ p: UnsafePointer<Float>) -> SIMD8<Float> { load8(p) }
+
+/// Stores eight floats at `p` (unaligned).
+@inline(__always)
+func vectorStore(_ p: UnsafeMutablePointer<Float>, _ v: SIMD8<Float>) { store8(p, v) }

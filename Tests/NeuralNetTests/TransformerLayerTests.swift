@@ -83,6 +83,47 @@ import Testing
         }
     }
 
+    @Test func vectorExpMatchesLibm() {
+        var x: Float = -87
+        while x < 88 {
+            let lanes = SIMD8<Float>((0..<8).map { x + Float($0) * 0.013 })
+            let e = vectorExp(lanes)
+            for j in 0..<8 { assertClose(e[j], Float(Foundation.exp(Double(lanes[j]))), rtol: 3e-7, atol: 0, "exp(\(lanes[j]))") }
+            x += 0.37
+        }
+        #expect(vectorExp(SIMD8(repeating: -1000)) == SIMD8(repeating: 0))
+        #expect(vectorExp(SIMD8(repeating: 1000)).max().isFinite)
+    }
+
+    @Test(arguments: [GELU.Approximation.none, .tanh])
+    func geluMatchesDoublePrecisionAcrossItsRange(approximation: GELU.Approximation) throws {
+        // includes the far negative tail, where y is tiny and only a relative error shows
+        let xs = stride(from: -12.0, through: 12.0, by: 0.0137).map { Float($0) }
+        let gelu = GELU(approximation: approximation)
+        let x = Tensor(shape: [1, xs.count], values: xs)
+        let y = gelu.forward(x).values
+        let dx = try #require(gelu.backward(Tensor(shape: x.shape, values: [Float](repeating: 1, count: xs.count)),
+                                            computeInputGradient: true)).values
+        let (yRef, dRef): ([Float], [Float]) = {
+            let v = xs.map(Double.init)
+            switch approximation {
+            case .none:
+                return (v.map { Float($0 * 0.5 * erfc(-$0 / 2.0.squareRoot())) },
+                        v.map { Float(0.5 * erfc(-$0 / 2.0.squareRoot()) + $0 * Foundation.exp(-$0 * $0 / 2) / (2 * Double.pi).squareRoot()) })
+            case .tanh:
+                // (1 + tanh u)/2 written as the logistic of 2u, which keeps the tail exact in Double
+                let c = (2 / Double.pi).squareRoot()
+                func s(_ x: Double) -> Double { 1 / (1 + Foundation.exp(-2 * c * (x + 0.044715 * x * x * x))) }
+                return (v.map { Float($0 * s($0)) },
+                        v.map { x in Float(s(x) + x * 2 * s(x) * (1 - s(x)) * c * (1 + 3 * 0.044715 * x * x)) })
+            }
+        }()
+        // y: relative 1e-5 down to 1e-30. dy/dx = Φ + xφ cancels to 0 near x = -0.75 and in
+        // the tail (terms of ~0.2 there), so it gets an absolute floor of float rounding
+        assertClose(y, yRef, rtol: 1e-5, atol: 1e-30, "\(gelu) y")
+        assertClose(dx, dRef, rtol: 1e-5, atol: 1e-7, "\(gelu) dy/dx")
+    }
+
     @Test func causalAttentionIgnoresLaterPositions() throws {
         let attn = MultiheadAttention(8, heads: 4, causal: true)
         let model = try hosted(attn, inputShape: [6, 8])
