@@ -124,11 +124,12 @@ struct BlockBench: ParsableCommand {
     @Option(help: "Tokens per sequence.") var seqLen = 128
     @Option(help: "Sequences per step.") var batchSize = 32
     @Option(help: "MLP width over the model width.") var mlpRatio = 4
+    @Option(help: "Query rows per attention score GEMM.") var attentionBlockRows = 32
     @Option(help: "Seconds of timed steps.") var seconds = 5.0
 
     func validate() throws {
         for (flag, value) in [("--dim", dim), ("--heads", heads), ("--seq-len", seqLen), ("--batch-size", batchSize),
-                              ("--mlp-ratio", mlpRatio)] where value < 1 {
+                              ("--mlp-ratio", mlpRatio), ("--attention-block-rows", attentionBlockRows)] where value < 1 {
             throw ValidationError("\(flag) \(value) must be at least 1")
         }
         guard dim % heads == 0 else { throw ValidationError("--heads \(heads) must divide --dim \(dim)") }
@@ -138,7 +139,8 @@ struct BlockBench: ParsableCommand {
     func run() throws {
         do {
             print(try BlockBenchmark.run(dimension: dim, heads: heads, sequenceLength: seqLen, batchSize: batchSize,
-                                         mlpRatio: mlpRatio, measuredSeconds: seconds).report)
+                                         mlpRatio: mlpRatio, attentionBlockRows: attentionBlockRows,
+                                         measuredSeconds: seconds).report)
         } catch {
             throw inputError(error)
         }

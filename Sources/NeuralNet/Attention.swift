@@ -29,8 +29,12 @@ public final class MultiheadAttention: Layer, FLOPCounting {
     public let headDimension: Int
     /// Whether position `i` sees only positions `0...i`.
     public let causal: Bool
-    /// Query rows per score GEMM (internal: tests set it small to exercise the blocking).
-    var blockRows = 32
+    /// Query rows (and, in backward, key columns) per score GEMM, at least 1: smaller skips
+    /// more of the causal mask's zero half, larger makes fewer and bigger GEMMs. Results do
+    /// not depend on it beyond rounding.
+    public var blockRows = 32 {
+        didSet { precondition(blockRows >= 1, "MultiheadAttention.blockRows \(blockRows) must be at least 1") }
+    }
 
     private var inWeight: UnsafeMutablePointer<Float>!, inBias: UnsafeMutablePointer<Float>!
     private var outWeight: UnsafeMutablePointer<Float>!, outBias: UnsafeMutablePointer<Float>!
@@ -207,7 +211,7 @@ public final class MultiheadAttention: Layer, FLOPCounting {
 func softmaxRow(_ row: UnsafeMutablePointer<Float>, valid: Int, width: Int) {
     var j = 0
     var m8 = SIMD8<Float>(repeating: -.infinity)
-    while j + 8 <= valid { m8 = pointwiseMax(m8, vectorLoad(row + j)); j += 8 }
+    while j + 8 <= valid { let v = vectorLoad(row + j); m8 = m8.replacing(with: v, where: v .> m8); j += 8 }
     var m = m8.max()
     while j < valid { m = max(m, row[j]); j += 1 }
     let mv = SIMD8<Float>(repeating: m)
