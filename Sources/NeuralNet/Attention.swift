@@ -46,7 +46,7 @@ public final class MultiheadAttention: Layer, FLOPCounting {
     private let output = Tensor(shape: [0])         // [N, T, dim]
     private let gradAttended = Tensor(shape: [0])   // [N, T, dim]
     private let gradQKV = Tensor(shape: [0])        // [N, T, 3·dim]
-    private let gradScores = Tensor(shape: [0])     // [T, T], one (sample, head) at a time
+    private let gradScores = Tensor(shape: [0])     // [T, T], one (sample, head) at a time; forward's scores too
     private let gradInput = Tensor(shape: [0])      // [N, T, dim]
     private var input: Tensor?
     private var cachedShape: [Int] = []
@@ -124,7 +124,7 @@ public final class MultiheadAttention: Layer, FLOPCounting {
         for r in 0..<rows { (qkv.data + r * d3).update(from: inBias, count: d3) }
         gemm(transA: false, transB: true, m: rows, n: d3, k: d, a: x.data, lda: d, b: inWeight, ldb: d,
              beta: 1, c: qkv.data, ldc: d3)
-        let scale = 1 / Float(hd).squareRoot()
+        let scale = 1 / Float(hd).squareRoot(), scores = gradScores.data   // backward's scratch, free here
         for b in 0..<n {
             let base = qkv.data + b * t * d3
             for h in 0..<heads {
@@ -134,10 +134,15 @@ public final class MultiheadAttention: Layer, FLOPCounting {
                 var r0 = 0
                 while r0 < t {
                     let r1 = min(r0 + blockRows, t), cols = keyLimit(r1, t)
-                    // S = scale · Q Kᵀ (rows r0..<r1, keys 0..<cols), then softmax row by row
+                    // S = scale · Q Kᵀ (rows r0..<r1, keys 0..<cols), then P = softmax of each row's
+                    // unmasked keys, exact zeros after them
                     gemm(transA: false, transB: true, m: r1 - r0, n: cols, k: hd, alpha: scale,
-                         a: q + r0 * d3, lda: d3, b: k, ldb: d3, beta: 0, c: p + r0 * t, ldc: t)
-                    for i in r0..<r1 { softmaxRow(p + i * t, valid: causal ? i + 1 : t, width: t) }
+                         a: q + r0 * d3, lda: d3, b: k, ldb: d3, beta: 0, c: scores + r0 * t, ldc: t)
+                    for i in r0..<r1 {
+                        let valid = causal ? i + 1 : t
+                        _ = rowSoftmax(scores + i * t, into: p + i * t, count: valid, writing: .probabilities)
+                        if valid < t { (p + i * t + valid).update(repeating: 0, count: t - valid) }
+                    }
                     // O = P V
                     gemm(transA: false, transB: false, m: r1 - r0, n: hd, k: cols,
                          a: p + r0 * t, lda: t, b: v, ldb: d3, beta: 0, c: o + r0 * d, ldc: d)
@@ -203,37 +208,6 @@ public final class MultiheadAttention: Layer, FLOPCounting {
              beta: 0, c: gradInput.data, ldc: d)
         return gradInput
     }
-}
-
-/// Softmax in place over `row[0..<valid]` (max subtracted), zeros in `row[valid..<width]`;
-/// eight lanes at a time with ``vectorExp(_:)``.
-@inline(__always)
-func softmaxRow(_ row: UnsafeMutablePointer<Float>, valid: Int, width: Int) {
-    var j = 0
-    var m8 = SIMD8<Float>(repeating: -.infinity)
-    while j + 8 <= valid { let v = vectorLoad(row + j); m8 = m8.replacing(with: v, where: v .> m8); j += 8 }
-    var m = m8.max()
-    while j < valid { m = max(m, row[j]); j += 1 }
-    let mv = SIMD8<Float>(repeating: m)
-    var s8 = SIMD8<Float>(repeating: 0)
-    j = 0
-    while j + 8 <= valid {
-        let e = vectorExp(vectorLoad(row + j) - mv)
-        vectorStore(row + j, e); s8 += e
-        j += 8
-    }
-    var s = s8.sum()
-    if j < valid {
-        var lanes = SIMD8<Float>(repeating: 0)
-        for q in 0..<(valid - j) { lanes[q] = row[j + q] - m }
-        let e = vectorExp(lanes)
-        for q in 0..<(valid - j) { row[j + q] = e[q]; s += e[q] }
-    }
-    let inv = SIMD8<Float>(repeating: 1 / s)
-    j = 0
-    while j + 8 <= valid { vectorStore(row + j, vectorLoad(row + j) * inv); j += 8 }
-    while j < valid { row[j] *= inv[0]; j += 1 }
-    if valid < width { (row + valid).update(repeating: 0, count: width - valid) }
 }
 
 /// Softmax backward in place: `g[j] = p[j]·(g[j] - Σ_k p[k]·g[k])` over `0..<valid`, zeros after.
