@@ -1,3 +1,4 @@
+import CConvKernels
 import Foundation
 
 /// Shared storage of the element-wise activations: the cached input, a reused output and a
@@ -251,7 +252,8 @@ public final class LogSoftmax: ElementwiseActivation, Layer {
 ///
 /// Computed eight lanes at a time: Φ from a Chebyshev fit of `erfc` (Numerical Recipes'
 /// `erfcc`, relative error below 1.2e-7 everywhere, so also in the far negative tail) and a
-/// vector `exp`; forward also stores dy/dx, so backward is one multiply.
+/// vector `exp`, in an AVX2/FMA kernel (CConvKernels) where the CPU has them, else in
+/// Swift SIMD; forward also stores dy/dx, so backward is one multiply.
 ///
 /// ```swift
 /// GELU()                         // [N, T, 512] -> [N, T, 512]
@@ -268,6 +270,17 @@ public final class GELU: ElementwiseActivation, Layer {
     /// The form of Φ in use.
     public let approximation: Approximation
     private let derivative = Tensor(shape: [0])   // dy/dx at the last forward's input
+    /// True when this CPU runs the AVX2/FMA kernel (x86-64 with both).
+    static let vectorKernelAvailable: Bool = {
+        #if arch(x86_64)
+        return lockstep_conv_direct_available() != 0
+        #else
+        return false
+        #endif
+    }()
+    /// Whether forward takes the AVX2/FMA kernel (internal: tests turn it off to check the
+    /// Swift path too).
+    var usesVectorKernel = GELU.vectorKernelAvailable
     /// A GELU, exact unless told otherwise.
     public init(approximation: Approximation = .none) { self.approximation = approximation }
     /// PyTorch-style repr of this layer.
@@ -278,6 +291,12 @@ public final class GELU: ElementwiseActivation, Layer {
         prepare(x)
         if derivative.shape != x.shape { derivative.resize(to: x.shape) }
         let a = x.data, y = output.data, dydx = derivative.data
+        #if arch(x86_64)
+        if usesVectorKernel {
+            lockstep_gelu_forward(a, x.count, approximation == .tanh ? 1 : 0, y, dydx)
+            return output
+        }
+        #endif
         var i = 0
         while i + 8 <= x.count {
             let (v, d) = approximation == .none ? Self.exact(vectorLoad(a + i)) : Self.tanhForm(vectorLoad(a + i))

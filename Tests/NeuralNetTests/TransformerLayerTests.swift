@@ -4,9 +4,11 @@ import Testing
 
 /// Finite-difference checks of the transformer family's layers.
 @Suite struct TransformerGradientTests {
-    @Test(arguments: [GELU.Approximation.none, .tanh])
-    func gelu(approximation: GELU.Approximation) throws {
-        try checkLayerGradients(GELU(approximation: approximation), input: randomTensor([3, 4, 5], seed: 50, scale: 2))
+    @Test(arguments: [GELU.Approximation.none, .tanh], [true, false])
+    func gelu(approximation: GELU.Approximation, vectorKernel: Bool) throws {
+        let gelu = GELU(approximation: approximation)
+        gelu.usesVectorKernel = vectorKernel && GELU.vectorKernelAvailable
+        try checkLayerGradients(gelu, input: randomTensor([3, 4, 5], seed: 50, scale: 2))
     }
 
     @Test func layerNorm2D() throws {
@@ -83,6 +85,19 @@ import Testing
         }
     }
 
+    @Test func geluKernelAndSwiftPathAgree() throws {
+        try #require(GELU.vectorKernelAvailable, "this CPU has no AVX2/FMA: only the Swift path runs")
+        let x = randomTensor([7, 131], seed: 66, scale: 4)   // 917 elements: a 5-lane tail
+        for approximation in [GELU.Approximation.none, .tanh] {
+            let kernel = GELU(approximation: approximation), swift = GELU(approximation: approximation)
+            swift.usesVectorKernel = false
+            assertClose(kernel.forward(x).values, swift.forward(x).values, rtol: 1e-5, atol: 1e-30, "\(kernel) y")   // FMA rounding, amplified in the tail by exp
+            let dy = randomTensor(x.shape, seed: 67)
+            assertClose(try #require(kernel.backward(dy, computeInputGradient: true)).values,
+                        try #require(swift.backward(dy, computeInputGradient: true)).values, rtol: 1e-5, atol: 1e-7, "\(kernel) dx")
+        }
+    }
+
     @Test func vectorExpMatchesLibm() {
         var x: Float = -87
         while x < 88 {
@@ -95,11 +110,13 @@ import Testing
         #expect(vectorExp(SIMD8(repeating: 1000)).max().isFinite)
     }
 
-    @Test(arguments: [GELU.Approximation.none, .tanh])
-    func geluMatchesDoublePrecisionAcrossItsRange(approximation: GELU.Approximation) throws {
-        // includes the far negative tail, where y is tiny and only a relative error shows
+    @Test(arguments: [GELU.Approximation.none, .tanh], [true, false])
+    func geluMatchesDoublePrecisionAcrossItsRange(approximation: GELU.Approximation, vectorKernel: Bool) throws {
+        // includes the far negative tail, where y is tiny and only a relative error shows;
+        // both paths (the AVX2/FMA kernel where the CPU has it, and Swift SIMD)
         let xs = stride(from: -12.0, through: 12.0, by: 0.0137).map { Float($0) }
         let gelu = GELU(approximation: approximation)
+        gelu.usesVectorKernel = vectorKernel && GELU.vectorKernelAvailable
         let x = Tensor(shape: [1, xs.count], values: xs)
         let y = gelu.forward(x).values
         let dx = try #require(gelu.backward(Tensor(shape: x.shape, values: [Float](repeating: 1, count: xs.count)),
@@ -283,11 +300,12 @@ import Testing
         assertClose(actual, try fixtureTensor(f, key).values, rtol: 1e-5, atol: 1e-5, what, sourceLocation: sourceLocation)
     }
 
-    @Test(arguments: 0..<2)
-    func gelu(index: Int) throws {
+    @Test(arguments: 0..<2, [true, false])
+    func gelu(index: Int, vectorKernel: Bool) throws {
         let f = try cases("gelu")[index]
         let name = try #require(f["approximate"] as? String)
         let layer = GELU(approximation: try #require(GELU.Approximation(rawValue: name)))
+        layer.usesVectorKernel = vectorKernel && GELU.vectorKernelAvailable
         let x = try fixtureTensor(f, "x")
         try expectMatch(layer.forward(x).values, f, "y", "\(layer) y")
         try expectMatch(try #require(layer.backward(try fixtureTensor(f, "dy"), computeInputGradient: true)).values, f, "dx", "\(layer) dx")
