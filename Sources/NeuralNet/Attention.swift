@@ -1,5 +1,3 @@
-import Foundation
-
 /// Multi-head self-attention, PyTorch's `nn.MultiheadAttention(dim, heads, batch_first=True)`
 /// called as `attn(x, x, x, attn_mask=mask, need_weights=False)` (no dropout), with
 /// PyTorch's packed layout:
@@ -15,7 +13,8 @@ import Foundation
 ///
 /// The projections are one GEMM over all `N·T` rows; scores, softmax and the value product run
 /// per (sample, head) as GEMMs over blocks of query rows (a causal block stops at its last
-/// row's key, so the masked half is mostly not computed); the softmax subtracts each row's max.
+/// row's key, so the masked half is mostly not computed); the softmax is ``rowSoftmax``, which
+/// subtracts each row's max.
 ///
 /// ```swift
 /// let attn = MultiheadAttention(128, heads: 4, causal: true)   // [N, T, 128] -> [N, T, 128]

@@ -70,7 +70,7 @@ func addShortRow(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>
 /// e^x in eight lanes: Cephes' `expf` (x = n·ln 2 + r, a degree-6 polynomial in r, 2^n put
 /// into the exponent bits); relative error below 1.2e-7 for |x| < 88.37, and 0 below
 /// -88.37 (where e^x is under the smallest normal float). Swift has no vector `exp`; a
-/// scalar `expf` per element costs about six times more in softmax and GELU. Written with
+/// scalar `expf` per element costs about six times more (GELU's Swift path). Written with
 /// builtin-backed operations only: the generic `rounded(_:)`, `clamped` and `pointwiseMax`
 /// and float-to-int conversions run lane by lane and made it 50 times slower.
 @inline(__always)
