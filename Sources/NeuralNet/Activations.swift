@@ -299,8 +299,8 @@ public final class GELU: ElementwiseActivation, Layer {
         #endif
         var i = 0
         while i + 8 <= x.count {
-            let (v, d) = approximation == .none ? Self.exact(vectorLoad(a + i)) : Self.tanhForm(vectorLoad(a + i))
-            vectorStore(y + i, v); vectorStore(dydx + i, d)
+            let (v, d) = approximation == .none ? Self.exact(loadVector(a + i)) : Self.tanhForm(loadVector(a + i))
+            storeVector(y + i, v); storeVector(dydx + i, d)
             i += 8
         }
         if i < x.count {

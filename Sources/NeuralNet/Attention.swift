@@ -215,7 +215,7 @@ func softmaxBackwardRow(_ p: UnsafePointer<Float>, _ g: UnsafeMutablePointer<Flo
     let dot = vectorDot(p, g, valid)
     let d8 = SIMD8<Float>(repeating: dot)
     var j = 0
-    while j + 8 <= valid { vectorStore(g + j, vectorLoad(p + j) * (vectorLoad(g + j) - d8)); j += 8 }
+    while j + 8 <= valid { storeVector(g + j, loadVector(p + j) * (loadVector(g + j) - d8)); j += 8 }
     while j < valid { g[j] = p[j] * (g[j] - dot); j += 1 }
     if valid < width { (g + valid).update(repeating: 0, count: width - valid) }
 }

@@ -98,18 +98,6 @@ import Testing
         }
     }
 
-    @Test func vectorExpMatchesLibm() {
-        var x: Float = -87
-        while x < 88 {
-            let lanes = SIMD8<Float>((0..<8).map { x + Float($0) * 0.013 })
-            let e = vectorExp(lanes)
-            for j in 0..<8 { assertClose(e[j], Float(Foundation.exp(Double(lanes[j]))), rtol: 3e-7, atol: 0, "exp(\(lanes[j]))") }
-            x += 0.37
-        }
-        #expect(vectorExp(SIMD8(repeating: -1000)) == SIMD8(repeating: 0))
-        #expect(vectorExp(SIMD8(repeating: 1000)).max().isFinite)
-    }
-
     @Test(arguments: [GELU.Approximation.none, .tanh], [true, false])
     func geluMatchesDoublePrecisionAcrossItsRange(approximation: GELU.Approximation, vectorKernel: Bool) throws {
         // includes the far negative tail, where y is tiny and only a relative error shows;
