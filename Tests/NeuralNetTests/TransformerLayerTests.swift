@@ -63,6 +63,12 @@ import Testing
         try checkLayerGradients(attn, input: randomTensor([2, 5, 8], seed: 55))
     }
 
+    @Test(arguments: [1, 33])
+    func multiheadAttentionAtEdgeLengths(length: Int) throws {
+        // one token (a single key), and one full block of 32 rows plus a 1-row block
+        try checkLayerGradients(MultiheadAttention(8, heads: 2, causal: true), input: randomTensor([2, length, 8], seed: 57))
+    }
+
     @Test func transformerBlock() throws {
         try checkLayerGradients(TransformerBlock(8, heads: 2, mlpRatio: 2), input: randomTensor([2, 4, 8], seed: 56),
                                 step: 1e-2, rtol: 3e-2, atol: 3e-3)
