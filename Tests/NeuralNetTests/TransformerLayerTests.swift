@@ -240,7 +240,6 @@ import Testing
         var rng = SeededRNG(seed: 6)
         let ids = Tensor(shape: [batch, length])
         var labels = [Int32](repeating: 0, count: batch * length)
-        let rows = batch * length
         var late: [Float] = []
         for step in 0..<400 {
             for b in 0..<batch {
@@ -249,11 +248,9 @@ import Testing
                 for t in 0..<length { labels[b * length + t] = Int32(pattern[(t + 1) % period]) }
             }
             model.zeroGradients()
-            let logits = model.forward(ids)
-            let flat = Tensor(viewing: logits.data, shape: [rows, vocabulary])
-            _ = labels.withUnsafeBufferPointer { ce.forward(flat, labels: $0) }
-            let g = ce.backward()
-            model.backward(Tensor(viewing: g.data, shape: logits.shape))
+            let logits = model.forward(ids)   // [N, T, vocabulary], one label per token
+            _ = labels.withUnsafeBufferPointer { ce.forward(logits, labels: $0) }
+            model.backward(ce.backward())
             adam.step(model.arena, learningRate: 0.01)
             if step >= 380 {
                 // loss on the positions that need attention (t >= 3: the label is 4 back)
