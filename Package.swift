@@ -42,7 +42,7 @@ let package = Package(
         .target(name: "CMPIBaseline", dependencies: ["CMPI"]),
         // Atomic 64-bit loads and stores (the stall watchdog's records, shared across processes).
         .target(name: "CAtomics"),
-        // Direct convolution kernels (AVX2/FMA, chosen at run time) behind NeuralNet's Conv2d.
+        // Direct convolution kernels (AVX2/FMA, chosen at run time) behind NeuralNet's Conv2d, and GELU's.
         .target(name: "CConvKernels"),
 
         .target(name: "Randomness"),

@@ -3,9 +3,10 @@
 loop-based definitions written independently of the Swift code (no im2col here).
 
 Run from the repository root:  python3 scripts/make_nn_fixtures.py
-Writes Tests/NeuralNetTests/Fixtures/reference.json, and recurrent.json from
-scripts/nn_fixtures_recurrent.py (recurrent and decoder layers; its own seed, so the
-cases of reference.json stay as they were).
+Writes Tests/NeuralNetTests/Fixtures/reference.json, recurrent.json from
+scripts/nn_fixtures_recurrent.py (recurrent and decoder layers) and transformer.json from
+scripts/nn_fixtures_transformer.py (the transformer family); each has its own seed, so the
+cases of reference.json stay as they were.
 """
 import json
 import os
@@ -14,6 +15,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nn_fixtures_recurrent  # noqa: E402
+import nn_fixtures_transformer  # noqa: E402
 
 rng = np.random.default_rng(20261122)
 
@@ -151,6 +153,9 @@ def main():
     with open("Tests/NeuralNetTests/Fixtures/recurrent.json", "w") as f:
         json.dump(nn_fixtures_recurrent.recurrent_cases(), f)
     print("wrote Tests/NeuralNetTests/Fixtures/recurrent.json")
+    with open("Tests/NeuralNetTests/Fixtures/transformer.json", "w") as f:
+        json.dump(nn_fixtures_transformer.cases(), f)
+    print("wrote Tests/NeuralNetTests/Fixtures/transformer.json")
 
 
 if __name__ == "__main__":

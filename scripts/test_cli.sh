@@ -194,6 +194,15 @@ done
 expect_error "bench recurrent refuses an unknown kind" "kind rnn is not lstm or gru" "$bin" bench recurrent --kind rnn
 expect_error "bench recurrent refuses a zero sequence length" "seq-len 0" "$bin" bench recurrent --seq-len 0
 
+# --- bench block: a TransformerBlock's forward + backward and its parts --------------------
+out=$(timeout 120 "$bin" bench block --dim 32 --heads 2 --seq-len 16 --batch-size 2 --seconds 0.2 2>&1)
+if [ $? -eq 0 ] && grep -q "^fraction of peak" <<<"$out" && grep -q "^on-CPU time" <<<"$out" && grep -q "^attn " <<<"$out" \
+    && grep -q "^mlp.1 (GELU)" <<<"$out"; then
+    ok "bench block prints the step's share of the sgemm peak and a row per part"
+else bad "bench block" "$out"; fi
+expect_error "bench block refuses heads that do not divide the width" "heads 3 must divide --dim 32" "$bin" bench block --dim 32 --heads 3
+expect_error "bench block refuses a zero sequence length" "seq-len 0" "$bin" bench block --seq-len 0
+
 # --- validation split, early stopping, DIR/best ------------------------------------------
 es=(--dataset synthetic --synthetic-count 1024 --model mlp:784,32,10 --batch-size 32 --progress lines --epochs 12
     --validation-split 0.2 --early-stopping 2 --min-delta 0.01)

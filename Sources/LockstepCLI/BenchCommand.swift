@@ -9,7 +9,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Micro-benchmarks that print figures.",
-        subcommands: [AllreduceBench.self, StepBench.self, RecurrentBench.self]
+        subcommands: [AllreduceBench.self, StepBench.self, RecurrentBench.self, BlockBench.self]
     )
 }
 
@@ -106,6 +106,41 @@ struct RecurrentBench: ParsableCommand {
         do {
             print(try RecurrentBenchmark.run(kind: RecurrentBenchmark.Kind(rawValue: kind)!, inputSize: inputSize, hiddenSize: hiddenSize,
                                              layers: layers, steps: seqLen, batchSize: batchSize).report)
+        } catch {
+            throw inputError(error)
+        }
+    }
+}
+
+struct BlockBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "block",
+        abstract: "Forward + backward of one causal pre-norm TransformerBlock on [batch, seq-len, dim], its parts, and the fraction of this machine's sgemm peak it reaches.",
+        discussion: "lockstep bench block --dim 128 --heads 4 --seq-len 128 --batch-size 32"
+    )
+
+    @Option(help: "Model width.") var dim = 128
+    @Option(help: "Attention heads (a divisor of --dim).") var heads = 4
+    @Option(help: "Tokens per sequence.") var seqLen = 128
+    @Option(help: "Sequences per step.") var batchSize = 32
+    @Option(help: "MLP width over the model width.") var mlpRatio = 4
+    @Option(help: "Query rows per attention score GEMM.") var attentionBlockRows = 32
+    @Option(help: "Seconds of timed steps.") var seconds = 5.0
+
+    func validate() throws {
+        for (flag, value) in [("--dim", dim), ("--heads", heads), ("--seq-len", seqLen), ("--batch-size", batchSize),
+                              ("--mlp-ratio", mlpRatio), ("--attention-block-rows", attentionBlockRows)] where value < 1 {
+            throw ValidationError("\(flag) \(value) must be at least 1")
+        }
+        guard dim % heads == 0 else { throw ValidationError("--heads \(heads) must divide --dim \(dim)") }
+        guard seconds > 0 else { throw ValidationError("--seconds \(seconds) must be positive") }
+    }
+
+    func run() throws {
+        do {
+            print(try BlockBenchmark.run(dimension: dim, heads: heads, sequenceLength: seqLen, batchSize: batchSize,
+                                         mlpRatio: mlpRatio, attentionBlockRows: attentionBlockRows,
+                                         measuredSeconds: seconds).report)
         } catch {
             throw inputError(error)
         }

@@ -1,3 +1,4 @@
+import CConvKernels
 import Foundation
 
 /// Shared storage of the element-wise activations: the cached input, a reused output and a
@@ -242,5 +243,118 @@ public final class LogSoftmax: ElementwiseActivation, Layer {
             for j in 0..<c { dx[j] = g[j] - expf(y[j]) * sum }
         }
         return gradInput
+    }
+}
+
+/// The Gaussian error linear unit `x·Φ(x)`, PyTorch's `nn.GELU()`: exact (through the
+/// normal CDF) by default, or `nn.GELU(approximate='tanh')`,
+/// `0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`. Any shape.
+///
+/// Computed eight lanes at a time: Φ from a Chebyshev fit of `erfc` (Numerical Recipes'
+/// `erfcc`, relative error below 1.2e-7 everywhere, so also in the far negative tail) and a
+/// vector `exp`, in an AVX2/FMA kernel (CConvKernels) where the CPU has them, else in
+/// Swift SIMD; forward also stores dy/dx, so backward is one multiply.
+///
+/// ```swift
+/// GELU()                         // [N, T, 512] -> [N, T, 512]
+/// GELU(approximation: .tanh)     // GPT-2's form
+/// ```
+public final class GELU: ElementwiseActivation, Layer {
+    /// How Φ is computed.
+    public enum Approximation: String, Sendable {
+        /// Exact, `Φ(x) = erfc(-x/√2) / 2` (PyTorch's `approximate='none'`).
+        case none
+        /// The tanh form (PyTorch's `approximate='tanh'`).
+        case tanh
+    }
+    /// The form of Φ in use.
+    public let approximation: Approximation
+    private let derivative = Tensor(shape: [0])   // dy/dx at the last forward's input
+    /// True when this CPU runs the AVX2/FMA kernel (x86-64 with both).
+    static let vectorKernelAvailable: Bool = {
+        #if arch(x86_64)
+        return lockstep_conv_direct_available() != 0
+        #else
+        return false
+        #endif
+    }()
+    /// Whether forward takes the AVX2/FMA kernel (internal: tests turn it off to check the
+    /// Swift path too).
+    var usesVectorKernel = GELU.vectorKernelAvailable
+    /// A GELU, exact unless told otherwise.
+    public init(approximation: Approximation = .none) { self.approximation = approximation }
+    /// PyTorch-style repr of this layer.
+    public var description: String { "GELU(approximate='\(approximation.rawValue)')" }
+
+    /// x: [N, ...] -> [N, ...]
+    public func forward(_ x: Tensor) -> Tensor {
+        prepare(x)
+        if derivative.shape != x.shape { derivative.resize(to: x.shape) }
+        let a = x.data, y = output.data, dydx = derivative.data
+        #if arch(x86_64)
+        if usesVectorKernel {
+            lockstep_gelu_forward(a, x.count, approximation == .tanh ? 1 : 0, y, dydx)
+            return output
+        }
+        #endif
+        var i = 0
+        while i + 8 <= x.count {
+            let (v, d) = approximation == .none ? Self.exact(loadVector(a + i)) : Self.tanhForm(loadVector(a + i))
+            storeVector(y + i, v); storeVector(dydx + i, d)
+            i += 8
+        }
+        if i < x.count {
+            var lanes = SIMD8<Float>(repeating: 0)
+            for j in 0..<(x.count - i) { lanes[j] = a[i + j] }
+            let (v, d) = approximation == .none ? Self.exact(lanes) : Self.tanhForm(lanes)
+            for j in 0..<(x.count - i) { y[i + j] = v[j]; dydx[i + j] = d[j] }
+        }
+        return output
+    }
+
+    /// Accumulates parameter gradients; returns the input gradient when asked.
+    public func backward(_ dy: Tensor, computeInputGradient: Bool) -> Tensor? {
+        checkGradient(dy, "GELU")
+        guard computeInputGradient else { return nil }
+        let g = dy.data, d = derivative.data, dx = gradInput.data
+        for i in 0..<dy.count { dx[i] = g[i] * d[i] }
+        return gradInput
+    }
+
+    // exact:  y = x·Φ(x),  dy/dx = Φ(x) + x·φ(x),  φ(x) = e^{-x²/2} / √(2π)
+    @inline(__always)
+    static func exact(_ x: SIMD8<Float>) -> (SIMD8<Float>, SIMD8<Float>) {
+        // erfc(z) for z = |x|/√2 ≥ 0: t·exp(-z² + P(t)), t = 1/(1 + z/2)
+        let z = x.replacing(with: -x, where: x .< 0) * 0.70710678118654752
+        let t = 1 / (1 + 0.5 * z)
+        var p = SIMD8<Float>(repeating: 0.17087277)
+        p = p * t - 0.82215223
+        p = p * t + 1.48851587
+        p = p * t - 1.13520398
+        p = p * t + 0.27886807
+        p = p * t - 0.18628806
+        p = p * t + 0.09678418
+        p = p * t + 0.37409196
+        p = p * t + 1.00002368
+        p = p * t - 1.26551223
+        let half = t * vectorExp(p - z * z) * 0.5                  // erfc(z)/2 = Φ(-|x|)
+        let cdf = half.replacing(with: 1 - half, where: x .>= 0)  // Φ(x)
+        let pdf = vectorExp(x * x * -0.5) * 0.39894228040143268
+        return (x * cdf, cdf + x * pdf)
+    }
+
+    // tanh:   u = √(2/π)·(x + 0.044715·x³),  y = x·(1 + tanh u)/2,
+    //         dy/dx = (1 + tanh u)/2 + x·(1 - tanh² u)·√(2/π)·(1 + 3·0.044715·x²)/2
+    @inline(__always)
+    static func tanhForm(_ x: SIMD8<Float>) -> (SIMD8<Float>, SIMD8<Float>) {
+        let c: Float = 0.79788456080286536, k: Float = 0.044715
+        let x2 = x * x
+        let u = x * c * (x2 * k + 1)
+        // (1 + tanh u)/2 = e/(e + 1) and 1 - tanh² u = 4e/(e + 1)² with e = exp(2u): no
+        // cancellation in the negative tail
+        let e = vectorExp(u * 2), r = 1 / (e + 1)
+        let halfOnePlus = e * r
+        let slope = e * r * r * (x2 * (3 * k) + 1) * (c * 2)
+        return (x * halfOnePlus, halfOnePlus + x * slope)
     }
 }

@@ -19,6 +19,8 @@ public enum NeuralNetError: Error, LocalizedError, Equatable {
     case malformedSchedule(String, reason: String)
     /// Input whose per-sample shape does not fit the model.
     case inputShapeMismatch(expected: [Int], got: [Int])
+    /// An element of an ``Embedding``'s input that is not a token id in `0..<count`.
+    case tokenOutOfRange(value: Float, position: Int, count: Int)
 
     /// The message: what was wrong and what to do.
     public var errorDescription: String? {
@@ -33,6 +35,8 @@ public enum NeuralNetError: Error, LocalizedError, Equatable {
             return "malformed learning-rate schedule \"\(text)\": \(reason); use constant, step:STEPS:GAMMA, multistep:M1,M2:GAMMA, exp:GAMMA or cosine:TOTAL[:MIN_LR]"
         case let .inputShapeMismatch(expected, got):
             return "input shape \(got) does not fit the model, which takes per-sample shape \(expected) (batch shape [N] + \(expected)); reshape the data or pick another model"
+        case let .tokenOutOfRange(value, position, count):
+            return "token id \(value) at position \(position) is not an integer in 0..<\(count); the data's ids must fit the embedding's vocabulary of \(count)"
         }
     }
 }

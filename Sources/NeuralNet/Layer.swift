@@ -61,3 +61,47 @@ func shapeChanged(_ cached: inout [Int], _ input: Tensor) -> Bool {
     cached = input.shape
     return true
 }
+
+/// The children of a composite layer (``TransformerBlock``), named like a PyTorch module's
+/// attributes and laid out one after another in the parent's windows of the arenas, so that
+/// a child's `weight` becomes the parent's `ln1.weight` and, in a ``Sequential``, the
+/// state_dict key `3.ln1.weight`.
+struct Sublayers {
+    /// `(attribute name, layer)` in arena order.
+    let children: [(name: String, layer: any Layer)]
+
+    /// The children's trainable specs, prefixed with their names.
+    var parameterSpecs: [TensorSpec] {
+        children.flatMap { child in
+            child.layer.parameterSpecs.map { TensorSpec("\(child.name).\($0.name)", $0.shape, isInteger: $0.isInteger) }
+        }
+    }
+    /// The children's non-trainable specs, prefixed with their names.
+    var bufferSpecs: [TensorSpec] {
+        children.flatMap { child in
+            child.layer.bufferSpecs.map { TensorSpec("\(child.name).\($0.name)", $0.shape, isInteger: $0.isInteger) }
+        }
+    }
+    /// Binds each child to its consecutive windows.
+    func bind(parameters: UnsafeMutablePointer<Float>, gradients: UnsafeMutablePointer<Float>,
+              buffers: UnsafeMutablePointer<Float>) {
+        var p = 0, b = 0
+        for child in children {
+            child.layer.bind(parameters: parameters + p, gradients: gradients + p, buffers: buffers + b)
+            p += child.layer.parameterCount
+            b += child.layer.bufferSpecs.reduce(0) { $0 + $1.shape.reduce(1, *) }
+        }
+    }
+    /// Initialises the children in order from one stream.
+    func resetParameters(rng: inout SeededRNG) {
+        for child in children { child.layer.resetParameters(rng: &rng) }
+    }
+    /// Training or evaluation behaviour for every child.
+    func setTraining(_ training: Bool) {
+        for child in children { child.layer.setTraining(training) }
+    }
+    /// Reseeds every child, each from its own stream of `seed`.
+    func setRandomSeed(_ seed: UInt64) {
+        for (i, child) in children.enumerated() { child.layer.setRandomSeed(seed ^ (UInt64(i + 1) &* 0xBF58_476D_1CE4_E5B9)) }
+    }
+}

@@ -38,4 +38,10 @@ void lockstep_conv_weight_gradient(const float *x, int C, int Hp, int Wp, int K,
 void lockstep_conv_input_gradient(const float *gT, int O, const float *wd, int C, int K, int Hp, int Wp,
                                   int pad, float *dx, float *scratch);
 
+// Element-wise kernels (gelu.c), for the same CPUs (lockstep_conv_direct_available()).
+
+/// y[i] = GELU(x[i]) and dydx[i] = its derivative for i < n: exact (through erfc) when
+/// tanh_form is 0, else PyTorch's tanh approximation. x must not overlap y or dydx.
+void lockstep_gelu_forward(const float *x, long n, int tanh_form, float *y, float *dydx);
+
 #endif
