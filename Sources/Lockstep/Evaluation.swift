@@ -20,29 +20,41 @@ public enum Evaluation {
         model: Sequential, on test: Dataset, world: Communicator, batchSize: Int,
         loss: CrossEntropyLoss = CrossEntropyLoss(), beforeReduce: () -> Void = {}
     ) throws -> Result {
-        model.setTraining(false)
-        defer { model.setTraining(true) }
-        let mine = evaluationRange(count: test.count, rank: world.rank, worldSize: world.size)
         var sums = [0.0, 0.0, 0.0]   // loss sum, correct, count
-        let batch = max(1, batchSize)
-        let input = Tensor(shape: [min(batch, max(mine.count, 1))] + model.inputShape)
-        let labels = UnsafeMutableBufferPointer<Int32>.allocate(capacity: batch)
-        defer { labels.deallocate() }
-        var start = mine.lowerBound
-        while start < mine.upperBound {
-            let n = min(batch, mine.upperBound - start)
-            if input.shape[0] != n { input.resize(to: [n] + model.inputShape) }
-            test.copyRange(start..<(start + n), features: input.data, labels: labels.baseAddress!)
-            let logits = model.forward(input)
-            let (value, correct) = loss.forward(logits, labels: UnsafeBufferPointer(rebasing: labels[0..<n]))
-            sums[0] += Double(value) * Double(n)
+        forEachBatch(model: model, of: test, world: world, batchSize: batchSize) { logits, _, labels in
+            let (value, correct) = loss.forward(logits, labels: labels)
+            sums[0] += Double(value) * Double(labels.count)
             sums[1] += Double(correct)
-            sums[2] += Double(n)
-            start += n
+            sums[2] += Double(labels.count)
         }
         beforeReduce()
         try world.allreduce(&sums, op: .sum)
         let count = Int(sums[2])
         return Result(loss: sums[0] / Double(max(count, 1)), accuracy: sums[1] / Double(max(count, 1)), count: count)
+    }
+}
+
+/// Runs `model` in evaluation mode over this rank's contiguous share of `data`
+/// (``evaluationRange(count:rank:worldSize:)``) in batches of at most `batchSize`, calling
+/// `body` with each batch's outputs, its sample range and its labels. One input tensor and
+/// label buffer serve every batch. The model is left in training mode.
+func forEachBatch(
+    model: Sequential, of data: Dataset, world: Communicator, batchSize: Int,
+    _ body: (_ outputs: Tensor, _ samples: Range<Int>, _ labels: UnsafeBufferPointer<Int32>) -> Void
+) {
+    model.setTraining(false)
+    defer { model.setTraining(true) }
+    let mine = evaluationRange(count: data.count, rank: world.rank, worldSize: world.size)
+    let batch = max(1, batchSize)
+    let input = Tensor(shape: [min(batch, max(mine.count, 1))] + model.inputShape)
+    let labels = UnsafeMutableBufferPointer<Int32>.allocate(capacity: batch)
+    defer { labels.deallocate() }
+    var start = mine.lowerBound
+    while start < mine.upperBound {
+        let n = min(batch, mine.upperBound - start)
+        if input.shape[0] != n { input.resize(to: [n] + model.inputShape) }
+        data.copyRange(start..<(start + n), features: input.data, labels: labels.baseAddress!)
+        body(model.forward(input), start..<(start + n), UnsafeBufferPointer(rebasing: labels[0..<n]))
+        start += n
     }
 }

@@ -22,26 +22,14 @@ public enum Prediction {
     public static func run(
         model: Sequential, on data: Dataset, world: Communicator, batchSize: Int, probabilities: Bool = false
     ) throws -> Result? {
-        model.setTraining(false)
-        defer { model.setTraining(true) }
         let k = model.outputCount
         let mine = evaluationRange(count: data.count, rank: world.rank, worldSize: world.size)
         // Shares differ by at most one sample; pad to the largest so one gather serves all.
         let most = evaluationRange(count: data.count, rank: 0, worldSize: world.size).count
         var local = [Float](repeating: 0, count: most * k)
-        let batch = max(1, batchSize)
-        let input = Tensor(shape: [min(batch, max(mine.count, 1))] + model.inputShape)
-        let labels = UnsafeMutableBufferPointer<Int32>.allocate(capacity: batch)
-        defer { labels.deallocate() }
-        var start = mine.lowerBound
-        while start < mine.upperBound {
-            let n = min(batch, mine.upperBound - start)
-            if input.shape[0] != n { input.resize(to: [n] + model.inputShape) }
-            data.copyRange(start..<(start + n), features: input.data, labels: labels.baseAddress!)
-            let out = model.forward(input)
-            let row0 = (start - mine.lowerBound) * k
-            for i in 0..<(n * k) { local[row0 + i] = out.data[i] }
-            start += n
+        forEachBatch(model: model, of: data, world: world, batchSize: batchSize) { outputs, samples, _ in
+            let row0 = (samples.lowerBound - mine.lowerBound) * k
+            for i in 0..<(samples.count * k) { local[row0 + i] = outputs.data[i] }
         }
         guard let all = try world.gather(local, to: 0) else { return nil }
         var outputs = [Float]()

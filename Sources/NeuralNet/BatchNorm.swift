@@ -193,76 +193,47 @@ public class BatchNorm: Layer {
     /// dy -> dx; dγ += Σ dy·x̂, dβ += Σ dy (dy masked by the output first when a ReLU is fused)
     public func backward(_ dy: Tensor, computeInputGradient: Bool) -> Tensor? {
         precondition(dy.shape == output.shape, "\(description).backward: gradient \(dy.shape), output \(output.shape)")
-        let n = dy.shape[0], plane = spatial ? dy.shape[2] * dy.shape[3] : 1, m = Float(n * plane)
+        let n = dy.shape[0], plane = spatial ? dy.shape[2] * dy.shape[3] : 1
         // With the ReLU fused, the masked gradient goes into gradInput, which the input
         // gradient then overwrites element by element.
         let source = fusesReLU ? gradInput.data : dy.data
-        let synchronised = usedBatchStats ? statisticsReduction : nil
-        if let reduce = synchronised {
-            // The local sums first (they are this replica's share of dγ and dβ), then the
-            // global ones over every replica's batch for the input gradient.
-            if reduced.count != 2 * features + 1 { reduced = [Double](repeating: 0, count: 2 * features + 1) }
-            for c in 0..<features {
-                var sdy = 0.0, sdyx = 0.0   // per-plane Float partials, combined in Double
-                for b in 0..<n {
-                    let off = (b * features + c) * plane
-                    if fusesReLU {
-                        let g = dy.data + off, y = output.data + off, masked = gradInput.data + off
-                        for q in 0..<plane { masked[q] = g[q] * (y[q] > 0 ? 1 : 0) }   // as ReLU.backward
-                    }
-                    sdy += Double(vectorSum(source + off, plane))
-                    sdyx += Double(vectorDot(source + off, normalized.data + off, plane))
+        if reduced.count != 2 * features + 1 { reduced = [Double](repeating: 0, count: 2 * features + 1) }
+        // This replica's sums: its share of dγ and dβ (the gradient all-reduce adds the
+        // others'), and, reduced when synchronised, the means the input gradient needs.
+        for c in 0..<features {
+            var sdy = 0.0, sdyx = 0.0   // per-plane Float partials, combined in Double
+            for b in 0..<n {
+                let off = (b * features + c) * plane
+                if fusesReLU {
+                    let g = dy.data + off, y = output.data + off, masked = gradInput.data + off
+                    for q in 0..<plane { masked[q] = g[q] * (y[q] > 0 ? 1 : 0) }   // as ReLU.backward
                 }
-                gammaGrad[c] += Float(sdyx)
-                betaGrad[c] += Float(sdy)
-                reduced[c] = sdy
-                reduced[features + c] = sdyx
+                sdy += Double(vectorSum(source + off, plane))
+                sdyx += Double(vectorDot(source + off, normalized.data + off, plane))
             }
-            reduced[2 * features] = Double(n * plane)
-            reduced.withUnsafeMutableBufferPointer { reduce($0) }
-            guard computeInputGradient else { return nil }
-            let total = reduced[2 * features]
-            invStd.withUnsafeBufferPointer { inv in
-                for c in 0..<features {
-                    let k = gamma[c] * inv[c]
-                    let meanDy = Float(reduced[c] / total), meanDyx = Float(reduced[features + c] / total)
-                    for b in 0..<n {
-                        let off = (b * features + c) * plane
-                        let g = source + off, xh = normalized.data + off, dx = gradInput.data + off
-                        for q in 0..<plane { dx[q] = k * (g[q] - meanDy - xh[q] * meanDyx) }
-                    }
-                }
-            }
-            return gradInput
+            gammaGrad[c] += Float(sdyx)
+            betaGrad[c] += Float(sdy)
+            reduced[c] = sdy
+            reduced[features + c] = sdyx
         }
-        invStd.withUnsafeBufferPointer { inv in
-            for c in 0..<features {
-                var sdy = 0.0, sdyx = 0.0   // per-plane Float partials, combined in Double
-                for b in 0..<n {
-                    let off = (b * features + c) * plane
-                    if fusesReLU {
-                        let g = dy.data + off, y = output.data + off, masked = gradInput.data + off
-                        for q in 0..<plane { masked[q] = g[q] * (y[q] > 0 ? 1 : 0) }   // as ReLU.backward
-                    }
-                    sdy += Double(vectorSum(source + off, plane))
-                    sdyx += Double(vectorDot(source + off, normalized.data + off, plane))
-                }
-                gammaGrad[c] += Float(sdyx)
-                betaGrad[c] += Float(sdy)
-                guard computeInputGradient else { continue }
-                let k = gamma[c] * inv[c], meanDy = Float(sdy / Double(m)), meanDyx = Float(sdyx / Double(m))
-                for b in 0..<n {
-                    let off = (b * features + c) * plane
-                    let g = source + off, xh = normalized.data + off, dx = gradInput.data + off
-                    if usedBatchStats {
-                        for q in 0..<plane { dx[q] = k * (g[q] - meanDy - xh[q] * meanDyx) }
-                    } else {
-                        for q in 0..<plane { dx[q] = k * g[q] }
-                    }
+        reduced[2 * features] = Double(n * plane)
+        if usedBatchStats, let reduce = statisticsReduction { reduced.withUnsafeMutableBufferPointer { reduce($0) } }
+        guard computeInputGradient else { return nil }
+        let total = reduced[2 * features]
+        for c in 0..<features {
+            let k = gamma[c] * invStd[c]
+            let meanDy = Float(reduced[c] / total), meanDyx = Float(reduced[features + c] / total)
+            for b in 0..<n {
+                let off = (b * features + c) * plane
+                let g = source + off, xh = normalized.data + off, dx = gradInput.data + off
+                if usedBatchStats {
+                    for q in 0..<plane { dx[q] = k * (g[q] - meanDy - xh[q] * meanDyx) }
+                } else {
+                    for q in 0..<plane { dx[q] = k * g[q] }
                 }
             }
         }
-        return computeInputGradient ? gradInput : nil
+        return gradInput
     }
 }
 
