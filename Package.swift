@@ -47,7 +47,8 @@ let package = Package(
 
         .target(name: "Randomness"),
         .target(name: "MPI", dependencies: ["CMPI"]),
-        .target(name: "NeuralNet", dependencies: ["CBLAS", "CConvKernels", "Randomness"]),
+        // Model files are YAML or JSON, read with Yams (which keeps each value's line for errors).
+        .target(name: "NeuralNet", dependencies: ["CBLAS", "CConvKernels", "Randomness", .product(name: "Yams", package: "Yams")]),
         .target(name: "Datasets", dependencies: ["CZlib", "Randomness"]),
         .target(name: "Checkpoints"),
         .target(

@@ -28,6 +28,10 @@ public final class Conv2d: Layer, FLOPCounting {
     public let groups: Int
     /// Whether the layer adds a bias `[out]`, one per output channel.
     public let hasBias: Bool
+    /// How ``resetParameters(rng:)`` fills the weight (PyTorch's default unless chosen).
+    public let weightInit: InitializerKind
+    /// How ``resetParameters(rng:)`` fills the bias (PyTorch's default unless chosen).
+    public let biasInit: InitializerKind
 
     private var weight: UnsafeMutablePointer<Float>!
     private var weightGrad: UnsafeMutablePointer<Float>!
@@ -77,8 +81,11 @@ public final class Conv2d: Layer, FLOPCounting {
     private var columnsStart = -1   // first sample of the block now in `columns`, -1 if none
 
     /// A convolution; throws nothing, but traps on non-positive sizes or channels not divisible by `groups`.
+    /// Weight and bias are initialised like PyTorch unless `weightInit`/`biasInit` say
+    /// otherwise (fans: `in/groups·k·k` and `out·k·k`, as `nn.init` computes them).
     public init(_ inChannels: Int, _ outChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
-                dilation: Int = 1, groups: Int = 1, bias: Bool = true) {
+                dilation: Int = 1, groups: Int = 1, bias: Bool = true,
+                weightInit: InitializerKind = .pytorchDefault, biasInit: InitializerKind = .pytorchDefault) {
         precondition(inChannels > 0 && outChannels > 0 && kernelSize > 0 && stride > 0 && padding >= 0 && dilation > 0 && groups > 0,
                      "Conv2d: invalid sizes in=\(inChannels) out=\(outChannels) k=\(kernelSize) s=\(stride) p=\(padding) d=\(dilation) g=\(groups)")
         precondition(inChannels % groups == 0 && outChannels % groups == 0,
@@ -91,6 +98,8 @@ public final class Conv2d: Layer, FLOPCounting {
         self.dilation = dilation
         self.groups = groups
         self.hasBias = bias
+        self.weightInit = weightInit
+        self.biasInit = biasInit
     }
 
     private var kernelArea: Int { kernelSize * kernelSize }
@@ -123,9 +132,13 @@ public final class Conv2d: Layer, FLOPCounting {
     }
     /// Weight and bias uniform in `±1/sqrt(in/groups·k·k)`, as PyTorch's `nn.Conv2d`.
     public func resetParameters(rng: inout SeededRNG) {
-        let i = Initializer.pytorchDefault(fanIn: groupK)
-        i.fill(UnsafeMutableBufferPointer(start: weight, count: outChannels * groupK), rng: &rng)
-        if hasBias { i.fill(UnsafeMutableBufferPointer(start: bias, count: outChannels), rng: &rng) }
+        let fanOut = outChannels * kernelArea
+        weightInit.initializer(fanIn: groupK, fanOut: fanOut)
+            .fill(UnsafeMutableBufferPointer(start: weight, count: outChannels * groupK), rng: &rng)
+        if hasBias {
+            biasInit.initializer(fanIn: groupK, fanOut: fanOut)
+                .fill(UnsafeMutableBufferPointer(start: bias, count: outChannels), rng: &rng)
+        }
     }
 
     /// Output side for an input side.

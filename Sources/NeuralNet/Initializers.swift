@@ -55,3 +55,61 @@ public enum Initializer: Sendable, Equatable {
         }
     }
 }
+
+/// An initialiser named without its fans: a layer fills them in from its weight's shape,
+/// the way PyTorch's `nn.init` functions read them (`fanIn = in/groups·k·k`,
+/// `fanOut = out·k·k`). The spelling in model files is ``name``.
+///
+/// ```swift
+/// let fc = Linear(784, 64, weightInit: .xavierUniform)
+/// ```
+public enum InitializerKind: Hashable, Sendable {
+    /// PyTorch's default: uniform in `±1/sqrt(fanIn)` (`pytorch`).
+    case pytorchDefault
+    /// Kaiming (He) uniform, `kaiming-uniform`.
+    case kaimingUniform
+    /// Kaiming (He) normal, `kaiming-normal`.
+    case kaimingNormal
+    /// Xavier (Glorot) uniform, `xavier-uniform`.
+    case xavierUniform
+    /// Xavier (Glorot) normal, `xavier-normal`.
+    case xavierNormal
+    /// All zeros, `zeros`.
+    case zeros
+    /// All ones, `ones`.
+    case ones
+    /// Uniform in `[low, high)`, `{uniform: {low: -0.1, high: 0.1}}`.
+    case uniform(low: Float, high: Float)
+    /// Normal, `{normal: {mean: 0, std: 0.02}}`.
+    case normal(mean: Float, std: Float)
+
+    /// The names of the initialisers that take no arguments, as model files spell them.
+    public static let plainNames: [String: InitializerKind] = [
+        "pytorch": .pytorchDefault, "kaiming-uniform": .kaimingUniform, "kaiming-normal": .kaimingNormal,
+        "xavier-uniform": .xavierUniform, "xavier-normal": .xavierNormal, "zeros": .zeros, "ones": .ones,
+    ]
+
+    /// The model-file spelling: `xavier-uniform`, or `uniform`/`normal` for the two with arguments.
+    public var name: String {
+        switch self {
+        case .uniform: return "uniform"
+        case .normal: return "normal"
+        default: return Self.plainNames.first { $0.value == self }!.key
+        }
+    }
+
+    /// The concrete initialiser for a weight with these fans.
+    public func initializer(fanIn: Int, fanOut: Int) -> Initializer {
+        switch self {
+        case .pytorchDefault: return .pytorchDefault(fanIn: fanIn)
+        case .kaimingUniform: return .kaimingUniform(fanIn: fanIn)
+        case .kaimingNormal: return .kaimingNormal(fanIn: fanIn)
+        case .xavierUniform: return .xavierUniform(fanIn: fanIn, fanOut: fanOut)
+        case .xavierNormal: return .xavierNormal(fanIn: fanIn, fanOut: fanOut)
+        case .zeros: return .zeros
+        case .ones: return .ones
+        case let .uniform(low, high): return .uniform(low: low, high: high)
+        case let .normal(mean, std): return .normal(mean: mean, std: std)
+        }
+    }
+}

@@ -16,6 +16,10 @@ public final class Linear: Layer, FLOPCounting {
     public let outFeatures: Int
     /// Whether the layer adds a bias `[out]` (PyTorch's `bias=True`).
     public let hasBias: Bool
+    /// How ``resetParameters(rng:)`` fills the weight (PyTorch's default unless chosen).
+    public let weightInit: InitializerKind
+    /// How ``resetParameters(rng:)`` fills the bias (PyTorch's default unless chosen).
+    public let biasInit: InitializerKind
     private var weight: UnsafeMutablePointer<Float>!
     private var bias: UnsafeMutablePointer<Float>!
     private var weightGrad: UnsafeMutablePointer<Float>!
@@ -25,12 +29,16 @@ public final class Linear: Layer, FLOPCounting {
     private var input: Tensor?
     private var cachedShape: [Int] = []
 
-    /// A layer mapping `inFeatures` to `outFeatures`.
-    public init(_ inFeatures: Int, _ outFeatures: Int, bias: Bool = true) {
+    /// A layer mapping `inFeatures` to `outFeatures`; weight and bias initialised like
+    /// PyTorch unless `weightInit`/`biasInit` say otherwise (fans: `in`, `out`).
+    public init(_ inFeatures: Int, _ outFeatures: Int, bias: Bool = true,
+                weightInit: InitializerKind = .pytorchDefault, biasInit: InitializerKind = .pytorchDefault) {
         precondition(inFeatures > 0 && outFeatures > 0, "Linear: features \(inFeatures), \(outFeatures) must be positive")
         self.inFeatures = inFeatures
         self.outFeatures = outFeatures
         self.hasBias = bias
+        self.weightInit = weightInit
+        self.biasInit = biasInit
     }
 
     /// `"Linear(in_features=784, out_features=10, bias=True)"`, as PyTorch prints it.
@@ -51,9 +59,12 @@ public final class Linear: Layer, FLOPCounting {
     }
     /// Weight and bias uniform in `±1/sqrt(in)`, as PyTorch's `nn.Linear`.
     public func resetParameters(rng: inout SeededRNG) {
-        let w = Initializer.pytorchDefault(fanIn: inFeatures)
-        w.fill(UnsafeMutableBufferPointer(start: weight, count: outFeatures * inFeatures), rng: &rng)
-        if hasBias { w.fill(UnsafeMutableBufferPointer(start: bias, count: outFeatures), rng: &rng) }
+        weightInit.initializer(fanIn: inFeatures, fanOut: outFeatures)
+            .fill(UnsafeMutableBufferPointer(start: weight, count: outFeatures * inFeatures), rng: &rng)
+        if hasBias {
+            biasInit.initializer(fanIn: inFeatures, fanOut: outFeatures)
+                .fill(UnsafeMutableBufferPointer(start: bias, count: outFeatures), rng: &rng)
+        }
     }
     /// Per-sample output shape (`[in]` -> `[out]`, `[T, in]` -> `[T, out]`), or an error
     /// naming a mismatched input.

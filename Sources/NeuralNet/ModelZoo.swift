@@ -9,7 +9,13 @@
 /// - `bn-cnn`: [Conv2d(k3,p1), BatchNorm2d, ReLU, MaxPool2d(2)] with 32 then 64 channels,
 ///   Flatten, Linear(3136,128), ReLU, Linear(128,10).
 ///
-/// Specs: `mlp:784,256,128,10` (Linear + ReLU between, nothing after the last).
+/// Specs: `mlp:784,256,128,10` (Linear + ReLU between, nothing after the last), with an
+/// optional activation in place of ReLU: `mlp:784,128,10:tanh`.
+///
+/// Model files: a path ending in `.yaml`, `.yml` or `.json` (see ``ModelDescription``).
+///
+/// Every preset is a ``ModelDescription`` written as model-file text (``presetText``), and
+/// every model is built by ``ModelDescription/makeModel(seed:)``.
 ///
 /// ```swift
 /// let model = try ModelZoo.make("mlp:784,256,10", seed: 42)
@@ -19,42 +25,108 @@ public enum ModelZoo {
     /// The preset names `make` accepts.
     public static let presetNames: [String] = ["seed-mlp", "seed-cnn", "sigmoid-net", "bn-cnn"]
 
+    /// Activations an `mlp:` spec may name after its sizes.
+    public static let specActivations: [String: LayerDescription] = [
+        "relu": .relu, "tanh": .tanh, "sigmoid": .sigmoid, "leaky-relu": .leakyReLU(negativeSlope: 0.01),
+        "elu": .elu(alpha: 1), "softplus": .softplus(threshold: 20),
+    ]
+
+    /// The presets as model files.
+    public static let presetText: [String: String] = [
+        "seed-mlp": """
+            input: [784]
+            layers:
+              - linear: {out: 512}
+              - relu
+              - linear: {out: 256}
+              - relu
+              - linear: {out: 256}
+              - relu
+              - linear: {out: 128}
+              - relu
+              - linear: {out: 10}
+            """,
+        "seed-cnn": """
+            input: [1, 28, 28]
+            layers:
+              - conv2d: {out: 16, kernel: 3, stride: 2}
+              - relu
+              - conv2d: {out: 32, kernel: 3}
+              - relu
+              - flatten
+              - linear: {out: 128}
+              - relu
+              - linear: {out: 10}
+            """,
+        "bn-cnn": """
+            input: [1, 28, 28]
+            layers:
+              - conv2d: {out: 32, kernel: 3, padding: 1}
+              - batchnorm2d
+              - relu
+              - maxpool2d: {kernel: 2}
+              - conv2d: {out: 64, kernel: 3, padding: 1}
+              - batchnorm2d
+              - relu
+              - maxpool2d: {kernel: 2}
+              - flatten
+              - linear: {out: 128}
+              - relu
+              - linear: {out: 10}
+            """,
+        "sigmoid-net": """
+            input: [784]
+            layers:
+              - linear: {out: 128}
+              - sigmoid
+              - linear: {out: 10}
+              - sigmoid
+            """,
+    ]
+
+    /// Whether `text` names a model file rather than a preset or spec.
+    public static func isModelFile(_ text: String) -> Bool {
+        let lower = text.lowercased()
+        return lower.hasSuffix(".yaml") || lower.hasSuffix(".yml") || lower.hasSuffix(".json")
+    }
+
     /// The named preset or parsed spec, initialised from `seed` (PyTorch default init).
-    /// Throws ``NeuralNetError`` naming a bad name or spec.
+    /// Throws ``NeuralNetError`` naming a bad name or spec, or ``ModelFileError`` for a
+    /// model file that cannot be used.
     public static func make(_ nameOrSpec: String, seed: UInt64) throws -> Sequential {
+        try description(nameOrSpec).makeModel(seed: seed)
+    }
+
+    /// The description of a preset, a spec (`mlp:784,128,10:tanh`, `sigmoid-net:2,4,1`) or
+    /// a model file (a path ending in `.yaml`, `.yml` or `.json`).
+    public static func description(_ nameOrSpec: String) throws -> ModelDescription {
         let text = nameOrSpec.trimmingCharacters(in: .whitespaces)
-        switch text {
-        case "seed-mlp":
-            return try mlp([784, 512, 256, 256, 128, 10], seed: seed)
-        case "seed-cnn":
-            return try Sequential(inputShape: [1, 28, 28], [
-                Conv2d(1, 16, kernelSize: 3, stride: 2), ReLU(),
-                Conv2d(16, 32, kernelSize: 3), ReLU(),
-                Flatten(), Linear(3872, 128), ReLU(), Linear(128, 10),
-            ], seed: seed)
-        case "bn-cnn":
-            return try Sequential(inputShape: [1, 28, 28], [
-                Conv2d(1, 32, kernelSize: 3, padding: 1), BatchNorm2d(32), ReLU(), MaxPool2d(kernelSize: 2),
-                Conv2d(32, 64, kernelSize: 3, padding: 1), BatchNorm2d(64), ReLU(), MaxPool2d(kernelSize: 2),
-                Flatten(), Linear(64 * 7 * 7, 128), ReLU(), Linear(128, 10),
-            ], seed: seed)
-        case "sigmoid-net":
-            return try sigmoidNet([784, 128, 10], seed: seed)
-        default:
-            break
-        }
+        if let preset = presetText[text] { return try ModelDescription(yaml: preset, file: "preset \(text)") }
+        if isModelFile(text) { return try ModelDescription.load(file: text) }
         if let colon = text.firstIndex(of: ":") {
             let kind = String(text[..<colon])
-            let sizes = try parseSizes(String(text[text.index(after: colon)...]), spec: text)
+            var rest = String(text[text.index(after: colon)...])
+            var activation = LayerDescription.relu
+            if kind == "mlp", let second = rest.firstIndex(of: ":") {
+                let name = String(rest[rest.index(after: second)...]).trimmingCharacters(in: .whitespaces)
+                guard let chosen = specActivations[name] else {
+                    throw NeuralNetError.malformedSpec(text, reason: "unknown activation \"\(name)\" (known: \(specActivations.keys.sorted().joined(separator: ", ")))")
+                }
+                activation = chosen
+                rest = String(rest[..<second])
+            }
+            let sizes = try parseSizes(rest, spec: text)
             switch kind {
             case "mlp":
                 guard sizes.count >= 2 else { throw NeuralNetError.malformedSpec(text, reason: "an MLP needs at least two sizes") }
-                return try mlp(sizes, seed: seed)
+                return mlp(sizes, activation: activation)
             case "sigmoid-net":
                 guard sizes.count == 3 else {
                     throw NeuralNetError.malformedSpec(text, reason: "sigmoid-net takes exactly D_in,H,D_out")
                 }
-                return try sigmoidNet(sizes, seed: seed)
+                return ModelDescription(input: [sizes[0]], layers: [
+                    .linear(LinearDescription(out: sizes[1])), .sigmoid, .linear(LinearDescription(out: sizes[2])), .sigmoid,
+                ])
             default:
                 throw NeuralNetError.malformedSpec(text, reason: "unknown kind \"\(kind)\" (known: mlp, sigmoid-net)")
             }
@@ -68,23 +140,20 @@ public enum ModelZoo {
             guard !s.isEmpty else { throw NeuralNetError.malformedSpec(spec, reason: "empty layer size") }
             guard let v = Int(s) else { throw NeuralNetError.malformedSpec(spec, reason: "layer size \"\(s)\" is not an integer") }
             guard v > 0 else { throw NeuralNetError.malformedSpec(spec, reason: "layer size \(v) must be positive") }
+            guard v <= ModelDescription.maxSize else {
+                throw NeuralNetError.malformedSpec(spec, reason: "layer size \(v) is larger than \(ModelDescription.maxSize)")
+            }
             return v
         }
     }
 
-    private static func mlp(_ sizes: [Int], seed: UInt64) throws -> Sequential {
-        var layers: [any Layer] = []
-        for i in 0..<(sizes.count - 1) {
-            layers.append(Linear(sizes[i], sizes[i + 1]))
-            if i < sizes.count - 2 { layers.append(ReLU()) }
+    /// Linear layers with `activation` between them, nothing after the last.
+    private static func mlp(_ sizes: [Int], activation: LayerDescription) -> ModelDescription {
+        var layers: [LayerDescription] = []
+        for i in 1..<sizes.count {
+            layers.append(.linear(LinearDescription(out: sizes[i])))
+            if i < sizes.count - 1 { layers.append(activation) }
         }
-        return try Sequential(inputShape: [sizes[0]], layers, seed: seed)
-    }
-
-    private static func sigmoidNet(_ sizes: [Int], seed: UInt64) throws -> Sequential {
-        try Sequential(inputShape: [sizes[0]], [Linear(sizes[0], sizes[1]), Sigmoid(), Linear(sizes[1], sizes[2]), Sigmoid()],
-                       seed: seed)
+        return ModelDescription(input: [sizes[0]], layers: layers)
     }
 }
-
-import Foundation

@@ -106,7 +106,7 @@ public final class Sequential {
     }
 
     /// Turns on (the default) or off the fusion of each `Conv2d` or `BatchNorm` followed by a
-    /// `ReLU`: fused, the first layer rectifies in the pass that writes its output and applies
+    /// `ReLU` (in residual bodies too): fused, the first layer rectifies in the pass that writes its output and applies
     /// the mask in the pass that reads its output gradient, and the ReLU hands tensors through. Results
     /// are bit-identical either way; fusion saves one sweep over the activations in forward
     /// and one in backward. Turning it off is for comparing and debugging.
@@ -115,16 +115,7 @@ public final class Sequential {
     /// model.setLayerFusion(false)   // every layer runs on its own
     /// ```
     public func setLayerFusion(_ enabled: Bool) {
-        for (a, b) in zip(layers, layers.dropFirst()) {
-            if let conv = a as? Conv2d, let relu = b as? ReLU {
-                conv.fusesReLU = enabled
-                relu.fusedIntoPrevious = enabled
-            }
-            if let norm = a as? BatchNorm, let relu = b as? ReLU {
-                norm.fusesReLU = enabled
-                relu.fusedIntoPrevious = enabled
-            }
-        }
+        setReLUFusion(layers, enabled)
     }
 
     /// Number of outputs per sample (e.g. 10 classes).
