@@ -3,7 +3,7 @@
 // Modules (lowest first; the README's "Design" draws the same graph):
 //   CMPI, CBLAS, CZlib, CConvKernels, CMPIBaseline   C system libraries and shims
 //   Randomness                                       seeded generators, no dependencies
-//   MPI <- CMPI;  NeuralNet <- CBLAS, CConvKernels, Randomness;  Datasets <- CZlib, Randomness
+//   MPI <- CMPI;  NeuralNet <- CBLAS, CConvKernels, Randomness, Yams;  Datasets <- CZlib, Randomness
 //   Checkpoints                                      safetensors, SHA-256, durable files (no MPI)
 //   Lockstep <- MPI, NeuralNet, Datasets, Checkpoints        the coordinator
 //   LockstepBenchmarks <- Lockstep, CMPIBaseline, CBLAS      `lockstep bench`
