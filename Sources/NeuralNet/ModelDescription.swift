@@ -250,8 +250,8 @@ extension ModelDescription {
             let context = LayerContext(path: here, kind: layer.kind, file: file, line: lines.layers(here), shape: shape)
             plan.inputs[here] = shape
             let (out, parameters) = try layer.check(input: shape, context: context) { body in
-                guard here.count < Self.maxResidualDepth else {
-                    throw context.error(.outOfRange(key: "residual", value: "nested \(here.count + 1) deep", expected: "at most \(Self.maxResidualDepth) levels of residual blocks"))
+                guard here.count <= Self.maxResidualDepth else {
+                    throw context.error(.outOfRange(key: "residual", value: "nested \(here.count) deep", expected: "at most \(Self.maxResidualDepth) levels of residual blocks"))
                 }
                 guard !body.isEmpty else { throw context.error(.emptyLayers(key: "residual")) }
                 let end = try walk(body, from: shape, path: here, plan: &plan, file: file, lines: lines)
@@ -289,11 +289,13 @@ struct LayerContext {
     }
 }
 
-/// `a · b`, refused when it overflows or passes `limit`.
-func checkedProduct(_ a: Int, _ b: Int, what: String, limit: Int, file: String?, line: Int?, layer: String? = nil) throws -> Int {
+/// `a · b`, refused when it overflows or passes `limit`; `what` names the product
+/// (`the output [16, 28, 28]`) and `unit` what it counts (`values per sample`).
+func checkedProduct(_ a: Int, _ b: Int, what: String, unit: String = "values per sample", limit: Int,
+                    file: String?, line: Int?, layer: String? = nil) throws -> Int {
     let (p, overflow) = a.multipliedReportingOverflow(by: b)
     guard !overflow, p <= limit else {
-        throw ModelFileError(file: file, line: line, layer: layer, problem: .tooLarge(what: "\(what), \(overflow ? "more than \(Int.max)" : "\(p)") values per sample,", limit: "\(limit)"))
+        throw ModelFileError(file: file, line: line, layer: layer, problem: .tooLarge(what: "\(what), \(overflow ? "more than \(Int.max)" : "\(p)") \(unit),", limit: "\(limit)"))
     }
     return p
 }
@@ -327,7 +329,10 @@ extension LayerDescription {
             guard s.count == rank else { throw c.error(.shapeMismatch(shape: s, reason: "\(c.kind) needs \(what), \(hint)")) }
         }
         func product(_ values: [Int]) throws -> Int {
-            try values.reduce(1) { try checkedProduct($0, $1, what: "\(c.kind)'s weight", limit: ModelDescription.maxParameters, file: c.file, line: c.line, layer: c.name) }
+            try values.reduce(1) {
+                try checkedProduct($0, $1, what: "the \(c.kind) weight \(values)", unit: "parameters", limit: ModelDescription.maxParameters,
+                                   file: c.file, line: c.line, layer: c.name)
+            }
         }
         switch self {
         case let .linear(d):

@@ -252,7 +252,7 @@ extension ModelDescription {
     private static func describe(_ error: YamlError) -> String {
         switch error {
         case let .scanner(context, problem, _, _), let .parser(context, problem, _, _), let .composer(context, problem, _, _):
-            return (context.map { "\($0.text) " } ?? "") + problem
+            return (context.map { "\($0.text) that starts on line \($0.mark.line): " } ?? "") + problem
         case let .duplicatedKeysInMapping(duplicates, _):
             return "a key appears twice in one mapping: \(duplicates.joined(separator: ", "))"
         case let .reader(problem, _, _, _): return problem
@@ -308,8 +308,8 @@ struct ModelDescriptionParser {
             throw fail(.wrongType(key: key, expected: "a list of layers (lines starting with '- ')", found: node.summary), line)
         }
         guard !items.isEmpty else { throw fail(.emptyLayers(key: key), line) }
-        guard path.count < ModelDescription.maxResidualDepth else {
-            throw fail(.outOfRange(key: "residual", value: "nested \(path.count + 1) deep", expected: "at most \(ModelDescription.maxResidualDepth) levels of residual blocks"), line)
+        guard path.count <= ModelDescription.maxResidualDepth else {
+            throw fail(.outOfRange(key: "residual", value: "nested \(path.count) deep", expected: "at most \(ModelDescription.maxResidualDepth) levels of residual blocks"), line)
         }
         var result: [LayerDescription] = []
         for (i, item) in items.enumerated() {
