@@ -166,6 +166,9 @@ public final class Trainer {
     ///   smaller than one global batch, or a checkpoint that does not fit.
     public init(configuration: TrainingConfiguration, options: RunOptions, world: Communicator, data: TrainingData) throws {
         try configuration.validate()
+        // The model as data (a model file is read here, on every rank), so that the ranks
+        // compare the network itself and checkpoints carry it.
+        let configuration = try Collective.everywhere(world) { try configuration.resolvingModel() }
         try ConfigurationCheck.verify(configuration, world: world)
         self.configuration = configuration
         self.options = options
@@ -174,7 +177,7 @@ public final class Trainer {
         let c = configuration
 
         let model = try Collective.everywhere(world) { () throws -> Sequential in
-            let m = try ModelZoo.make(c.model, seed: c.seed)
+            let m = try c.resolvedModelDescription().makeModel(seed: c.seed)
             let perSample = m.inputShape.reduce(1, *)
             guard perSample == data.train.sampleSize else {
                 throw CollectiveError("model \(c.model) takes samples of shape \(m.inputShape) (\(perSample) values) but the dataset's samples have shape \(data.train.sampleShape) (\(data.train.sampleSize) values); choose a model that fits the data")

@@ -108,7 +108,15 @@ extension Trainer {
             do { loaded = try CheckpointStore.load(path: path, as: TrainingConfiguration.self) }
             catch { throw CollectiveError("cannot resume from \(path): \(error.userMessage)") }
             let saved = loaded.state.configuration
-            for (name, a, b) in [("model", saved.model, c.model), ("optimizer", saved.optimizer, c.optimizer), ("dataset", saved.dataset, c.dataset)] where a != b {
+            let savedModel: ModelDescription
+            do { savedModel = try saved.resolvedModelDescription() }
+            catch { throw CollectiveError("cannot resume from \(loaded.path): its model '\(saved.model)' cannot be rebuilt: \((error as? LocalizedError)?.errorDescription ?? "\(error)")") }
+            if savedModel != c.modelDescription {
+                throw CollectiveError(saved.model == c.model
+                    ? "cannot resume from \(loaded.path): model '\(c.model)' now describes a different network than the one trained (the file changed); restore the file, pass no --model to use the checkpoint's own, or start a fresh run"
+                    : "cannot resume from \(loaded.path): it was trained with model '\(saved.model)' but this run uses '\(c.model)', a different network; pass no --model to use the checkpoint's own, or start a fresh run")
+            }
+            for (name, a, b) in [("optimizer", saved.optimizer, c.optimizer), ("dataset", saved.dataset, c.dataset)] where a != b {
                 throw CollectiveError("cannot resume from \(loaded.path): it was trained with \(name) '\(a)' but this run uses '\(b)'; pass the same --\(name) or start a fresh run")
             }
             try ModelTensors.restore(loaded.model, into: model.arena, file: loaded.path + "/model.safetensors")
@@ -158,11 +166,15 @@ public struct CheckpointedModel {
     public let loaded: LoadedCheckpoint<TrainingConfiguration>
 
     /// Loads and verifies a checkpoint (a checkpoint directory, or a store directory for
-    /// its newest), rebuilds the model it names and fills in its parameters and buffers.
+    /// its newest), rebuilds its model from the description it stores (or, for a checkpoint
+    /// written before model files, the preset or spec it names) and fills in its
+    /// parameters and buffers.
     public static func load(_ path: String) throws -> CheckpointedModel {
         let loaded = try CheckpointStore.load(path: path, as: TrainingConfiguration.self)
         let c = loaded.state.configuration
-        let model = try ModelZoo.make(c.model, seed: c.seed)
+        let model: Sequential
+        do { model = try c.resolvedModelDescription().makeModel(seed: c.seed) }
+        catch { throw CollectiveError("\(loaded.path)/state.json: its model '\(c.model)' cannot be rebuilt: \((error as? LocalizedError)?.errorDescription ?? "\(error)")") }
         try ModelTensors.restore(loaded.model, into: model.arena, file: loaded.path + "/model.safetensors")
         var normalization: Normalization?
         if let text = loaded.state.extra["normalization"] {

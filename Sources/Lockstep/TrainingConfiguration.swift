@@ -1,4 +1,5 @@
 import Foundation
+import NeuralNet
 
 /// Everything that decides what a training run computes. Every rank must hold the same
 /// configuration (checked at start-up), and every checkpoint records it.
@@ -6,8 +7,15 @@ import Foundation
 /// Run-local choices that do not change the numbers (where metrics and checkpoints go,
 /// progress display, BLAS threads) live in ``RunOptions`` instead.
 public struct TrainingConfiguration: Codable, Sendable, Equatable, Hashable {
-    /// A preset (`seed-cnn`, `seed-mlp`, `bn-cnn`, `sigmoid-net`) or a spec (`mlp:784,256,10`).
+    /// A preset (`seed-cnn`, `seed-mlp`, `bn-cnn`, `sigmoid-net`), a spec
+    /// (`mlp:784,256,10`, `mlp:784,128,10:tanh`) or a model file (`.yaml`, `.yml`, `.json`).
+    /// With ``modelDescription`` set it is only the model's name.
     public var model = "seed-cnn"
+    /// The network as data. When nil, ``model`` names it; the trainer fills it in (see
+    /// ``resolvingModel()``), so every rank compares it and every checkpoint stores it, and
+    /// a checkpoint rebuilds its model without the file it came from. Absent from
+    /// checkpoints written before model files existed, which name a preset or spec.
+    public var modelDescription: ModelDescription? = nil
     /// `fashion-mnist` (any directory of MNIST-style IDX files), `csv`, `npy` or `synthetic`.
     public var dataset = "fashion-mnist"
     /// Where the data lives: a directory for fashion-mnist and npy, a training file for csv.
@@ -115,13 +123,37 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable, Hashable {
     public var monitoredMetric: MonitoredMetric { earlyStoppingMetric ?? .validationLoss }
 
     /// The settings as sorted key/value text pairs, for naming the setting that differs.
+    /// Nested values (the model description) are sorted-key JSON, so the text is the same
+    /// in every process.
     func flattened() -> [(key: String, value: String)] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         guard let data = try? encoder.encode(self),
               let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
         else { return [] }
-        return object.keys.sorted().map { ($0, "\(object[$0]!)") }
+        return object.keys.sorted().map { key in
+            let value = object[key]!
+            if value is [Any] || value is [String: Any],
+               let json = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys]) {
+                return (key, String(decoding: json, as: UTF8.self))
+            }
+            return (key, "\(value)")
+        }
+    }
+
+    /// The network this configuration trains: ``modelDescription``, or the preset, spec or
+    /// model file that ``model`` names. Throws a message naming what is wrong.
+    public func resolvedModelDescription() throws -> ModelDescription {
+        if let modelDescription { return modelDescription }
+        return try ModelZoo.description(model)
+    }
+
+    /// This configuration with ``modelDescription`` filled in from ``model`` (reading the
+    /// model file, if it names one).
+    public func resolvingModel() throws -> TrainingConfiguration {
+        var c = self
+        c.modelDescription = try resolvedModelDescription()
+        return c
     }
 }
 

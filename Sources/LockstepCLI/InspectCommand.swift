@@ -2,29 +2,62 @@ import ArgumentParser
 import Checkpoints
 import Foundation
 import Lockstep
+import NeuralNet
 
 struct InspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "inspect",
-        abstract: "Show what a checkpoint holds (verifying its hashes), or compare two checkpoints.",
-        discussion: "lockstep inspect runs/ckpt\nlockstep inspect runs/a/step-000000020 --compare runs/b/step-000000020 --rtol 1e-5"
+        abstract: "Show a model's layers, shapes, parameters and FLOPs (without training), or what a checkpoint holds (verifying its hashes), or compare two checkpoints.",
+        discussion: """
+            lockstep inspect --model examples/models/small-cnn.yaml   # a model file, preset or spec
+            lockstep inspect runs/ckpt                                # the newest checkpoint in a directory
+            lockstep inspect runs/ckpt --description > model.yaml     # the checkpoint's model as a model file
+            lockstep inspect runs/a/step-000000020 --compare runs/b/step-000000020 --rtol 1e-5
+            """
     )
 
     @Argument(help: "A checkpoint directory, or a checkpoint store directory (its newest checkpoint).")
-    var checkpoint: String
+    var checkpoint: String?
+    @Option(help: "Instead of a checkpoint: a model file (.yaml, .yml, .json), preset (seed-cnn, seed-mlp, bn-cnn, sigmoid-net) or spec (mlp:784,128,10:tanh) to summarise.")
+    var model: String?
+    @Flag(name: .customLong("description"), help: "Print only the model's description, as a model file (YAML).") var printDescription = false
     @Option(help: "Another checkpoint to compare parameters with.") var compare: String?
     @Option(help: "With --compare: exit with status 1 if any parameter differs by more than this relative amount (|a-b| / max(|b|, 1e-3)).")
     var rtol: Double?
 
+    func validate() throws {
+        guard (checkpoint == nil) != (model == nil) else {
+            throw ValidationError("give either a checkpoint directory or --model (a model file, preset or spec), not \(checkpoint == nil ? "neither" : "both")")
+        }
+        if model != nil && compare != nil { throw ValidationError("--compare compares two checkpoints; it does not go with --model") }
+    }
+
     func run() throws {
+        if let model {
+            let described: ModelDescription
+            let built: Sequential
+            do {
+                described = try ModelZoo.description(model)
+                built = try described.makeModel(seed: 0)
+            } catch { throw fail(error) }
+            if printDescription { print(described.yaml, terminator: ""); return }
+            print("model \(model): input \(described.input)\(described.loss.map { ", loss \($0)" } ?? "")")
+            print(built.summary())
+            return
+        }
+        let checkpoint = checkpoint!
         let loaded: LoadedCheckpoint<TrainingConfiguration>
         do { loaded = try CheckpointStore.load(path: checkpoint, as: TrainingConfiguration.self) } catch {
             throw inputError(error)
         }
         let s = loaded.state
+        let c = s.configuration
+        if printDescription {
+            do { print(try c.resolvedModelDescription().yaml, terminator: "") } catch { throw fail(error) }
+            return
+        }
         print("checkpoint \(loaded.path)  (hashes verified)")
         print("  step \(s.step), epoch \(s.epoch), step in epoch \(s.stepInEpoch), saved by \(s.worldSize) rank\(s.worldSize == 1 ? "" : "s"), lockstep \(s.lockstepVersion), \(s.createdAt)")
-        let c = s.configuration
         print("  model \(c.model) on \(c.dataset)\(c.data.map { " (\($0))" } ?? ""); batch \(c.batchSize)/rank, \(c.optimizer) lr \(c.learningRate) momentum \(c.momentum) weight decay \(c.weightDecay), schedule \(c.schedule), seed \(c.seed)")
         var total = 0
         print("  model.safetensors:")
@@ -34,6 +67,13 @@ struct InspectCommand: ParsableCommand {
             print("    \(name.padding(toLength: 24, withPad: " ", startingAt: 0)) \(t.dtype.rawValue)  \(t.shape)")
         }
         print("  \(total) values in \(loaded.model.count) tensors; optimizer.safetensors holds \(loaded.optimizer.count) tensors")
+        do {
+            let rebuilt = try c.resolvedModelDescription().makeModel(seed: c.seed)
+            print("  the model, rebuilt from \(c.modelDescription == nil ? "the preset or spec it names" : "the description in state.json"):")
+            print(rebuilt.summary().split(separator: "\n").map { "    " + $0 }.joined(separator: "\n"))
+        } catch {
+            print("  the model cannot be rebuilt: \((error as? LocalizedError)?.errorDescription ?? "\(error)")")
+        }
 
         guard let compare else { return }
         let other: LoadedCheckpoint<TrainingConfiguration>

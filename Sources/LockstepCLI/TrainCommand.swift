@@ -1,4 +1,5 @@
 import ArgumentParser
+import Checkpoints
 import Foundation
 import Logging
 import Lockstep
@@ -10,7 +11,7 @@ import Yams
 struct TrainingFlags: ParsableArguments {
     @Option(help: "YAML file whose keys are these flags' names (e.g. 'batch-size: 64'); flags given on the command line win.")
     var config: String?
-    @Option(help: "Model: seed-cnn, seed-mlp, bn-cnn, sigmoid-net, or a spec like mlp:784,256,10. (default: seed-cnn)")
+    @Option(help: "Model: a model file (.yaml, .yml or .json; see examples/models), a preset (seed-cnn, seed-mlp, bn-cnn, sigmoid-net), or a spec like mlp:784,256,10 or mlp:784,128,10:tanh. When resuming, the checkpoint's own model unless given. (default: seed-cnn)")
     var model: String?
     @Option(help: "Dataset: fashion-mnist, csv, npy or synthetic. (default: fashion-mnist)")
     var dataset: String?
@@ -48,8 +49,9 @@ struct TrainingFlags: ParsableArguments {
     @Flag(help: "Synchronised BatchNorm: normalise with the statistics of the global batch (all ranks'), all-reduced in forward and backward.")
     var syncBn = false
 
-    /// Defaults, then the YAML file, then explicit flags.
-    func configuration() throws -> TrainingConfiguration {
+    /// Defaults, then the YAML file, then explicit flags. `savedModel` (a checkpoint's
+    /// model, when resuming) stands in for the default model when neither names one.
+    func configuration(savedModel: (name: String, description: ModelDescription)? = nil) throws -> TrainingConfiguration {
         var c = TrainingConfiguration()
         var yaml: [String: Any] = [:]
         if let config {
@@ -81,7 +83,12 @@ struct TrainingFlags: ParsableArguments {
             if T.self == String.self { return "\(raw)" as? T }
             throw CollectiveError("--config \(config!): '\(key)' should be a \(T.self), not '\(raw)'")
         }
-        c.model = try model ?? (value("model", String.self)) ?? c.model
+        if let named = try model ?? value("model", String.self) {
+            c.model = named
+        } else if let savedModel {
+            c.model = savedModel.name
+            c.modelDescription = savedModel.description
+        }
         c.dataset = try dataset ?? (value("dataset", String.self)) ?? c.dataset
         c.data = try data ?? (value("data", String.self)) ?? c.data
         c.epochs = try epochs ?? (value("epochs", Int.self)) ?? c.epochs
@@ -173,13 +180,16 @@ struct TrainCommand: ParsableCommand {
         setBLASThreads(threads)
         try withMPI(logLevel: logging.logLevel) { mpi in
             let world = mpi.world
-            let configuration = try Collective.everywhere(world) { try flags.configuration() }
+            let resumeFrom = resumeFrom ?? (resume ? checkpointDir : nil)
+            let saved = try resumeFrom.flatMap { try savedModel(at: $0, world: world) }
+            // The model file is read here, so that a broken one is reported before the data loads.
+            let configuration = try Collective.everywhere(world) { try flags.configuration(savedModel: saved).resolvingModel() }
             var options = RunOptions()
             options.checkpointDirectory = checkpointDir
             options.checkpointEverySteps = checkpointEvery
             options.checkpointEveryEpochs = checkpointEveryEpochs
             options.keepCheckpoints = keep
-            options.resumeFrom = resumeFrom ?? (resume ? checkpointDir : nil)
+            options.resumeFrom = resumeFrom
             options.metricsPath = metrics
             options.checkReplicasEvery = checkReplicas
             options.logEverySteps = logEvery
@@ -206,6 +216,27 @@ struct TrainCommand: ParsableCommand {
             }
         }
     }
+}
+
+/// The model of the checkpoint at `path` (read on rank 0, sent to all), or nil when there
+/// is none to read; the trainer reports a checkpoint it cannot resume from.
+func savedModel(at path: String, world: Communicator) throws -> (name: String, description: ModelDescription)? {
+    let text = try Collective.onRoot(world) { () -> String in
+        guard let loaded = try? CheckpointStore.load(path: path, as: TrainingConfiguration.self),
+              let description = try? loaded.state.configuration.resolvedModelDescription(),
+              let json = try? JSONEncoder().encode(SavedModel(name: loaded.state.configuration.model, description: description))
+        else { return "" }
+        return String(decoding: json, as: UTF8.self)
+    } ?? ""
+    let received = try Collective.broadcast(string: text, from: 0, world)
+    guard !received.isEmpty else { return nil }
+    let saved = try Collective.everywhere(world) { try JSONDecoder().decode(SavedModel.self, from: Data(received.utf8)) }
+    return (saved.name, saved.description)
+}
+
+private struct SavedModel: Codable {
+    var name: String
+    var description: ModelDescription
 }
 
 extension AllreduceMode: ExpressibleByArgument {}

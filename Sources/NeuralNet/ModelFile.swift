@@ -583,8 +583,28 @@ extension InitializerKind {
 extension LayerDescription {
     /// Every setting written out, defaults included, so a stored description does not
     /// depend on this build's defaults.
-    var value: DescriptionValue {
-        func entry(_ settings: [(String, DescriptionValue)]) -> DescriptionValue { .object([(kind, .object(settings))]) }
+    var value: DescriptionValue { value(compact: false) }
+
+    /// The settings a model file would default, by layer kind (for the compact form).
+    static let defaultSettings: [String: [String: DescriptionValue]] = [
+        "linear": ["bias": .bool(true), "init": .string("pytorch"), "bias-init": .string("pytorch")],
+        "conv2d": ["stride": .int(1), "padding": .int(0), "dilation": .int(1), "groups": .int(1), "bias": .bool(true),
+                   "init": .string("pytorch"), "bias-init": .string("pytorch")],
+        "batchnorm1d": ["eps": .float(1e-5), "momentum": .float(0.1)], "batchnorm2d": ["eps": .float(1e-5), "momentum": .float(0.1)],
+        "dropout": ["p": .float(0.5)], "leaky-relu": ["negative-slope": .float(0.01)], "softplus": ["threshold": .float(20)],
+        "elu": ["alpha": .float(1)],
+    ]
+
+    /// With `compact`, settings at their defaults are left out (a pool's stride equal to
+    /// its kernel too), and a layer left with none is its bare kind.
+    func value(compact: Bool) -> DescriptionValue {
+        func entry(_ settings: [(String, DescriptionValue)]) -> DescriptionValue {
+            guard compact else { return .object([(kind, .object(settings))]) }
+            let defaults = Self.defaultSettings[kind] ?? [:]
+            var kept = settings.filter { defaults[$0.0] != $0.1 }
+            if kind == "maxpool2d" || kind == "avgpool2d", kept.count == 2, kept[0].1 == kept[1].1 { kept.removeLast() }
+            return kept.isEmpty ? .string(kind) : .object([(kind, .object(kept))])
+        }
         switch self {
         case let .linear(d):
             return entry([("out", .int(d.out)), ("bias", .bool(d.bias)), ("init", d.weightInit.value), ("bias-init", d.biasInit.value)])
@@ -601,7 +621,7 @@ extension LayerDescription {
         case let .softplus(threshold): return entry([("threshold", .float(threshold))])
         case let .elu(alpha): return entry([("alpha", .float(alpha))])
         case .flatten, .relu, .sigmoid, .tanh, .softmax, .logSoftmax: return .string(kind)
-        case let .residual(layers): return .object([("residual", .array(layers.map(\.value)))])
+        case let .residual(layers): return .object([("residual", .array(layers.map { $0.value(compact: compact) }))])
         }
     }
 }
@@ -629,12 +649,13 @@ extension ModelDescription {
         }
     }
 
-    /// The description as a model file, one layer per line (residual bodies indented).
+    /// The description as a model file, one layer per line (residual bodies indented),
+    /// settings at their defaults left out.
     ///
     /// ```
     /// input: [784]
     /// layers:
-    ///   - linear: {out: 10, bias: true, init: pytorch, bias-init: pytorch}
+    ///   - linear: {out: 10}
     /// ```
     public var yaml: String {
         var lines = ["input: " + DescriptionValue.array(input.map { .int($0) }).yaml]
@@ -645,10 +666,10 @@ extension ModelDescription {
                 if case let .residual(body) = layer {
                     lines.append(indent + "- residual:")
                     add(body, indent: indent + "    ")
-                } else if case let .object(pairs) = layer.value, let (k, v) = pairs.first {
+                } else if case let .object(pairs) = layer.value(compact: true), let (k, v) = pairs.first {
                     lines.append(indent + "- \(k): \(v.yaml)")
                 } else {
-                    lines.append(indent + "- " + layer.value.yaml)
+                    lines.append(indent + "- " + layer.value(compact: true).yaml)
                 }
             }
         }

@@ -21,7 +21,8 @@ public final class Sequential {
     public let layers: [any Layer]
     /// Arena range of each layer's parameters (empty for parameterless layers).
     public let parameterRanges: [Range<Int>]
-    private var inputShapes: [[Int]]   // per-sample input of each layer, for describe()
+    /// Per-sample input shape of each layer, in order.
+    public let layerInputShapes: [[Int]]
     private let bindOffsets: [(parameters: Int, buffers: Int)]   // each layer's first element in the arenas
     private var training = true
 
@@ -37,7 +38,7 @@ public final class Sequential {
             shape = try layer.outputShape(forInput: shape)
         }
         outputShape = shape
-        inputShapes = shapes
+        layerInputShapes = shapes
         var views: [ParameterView] = [], bufferViews: [ParameterView] = []
         var ranges: [Range<Int>] = []
         var offset = 0, bufferOffset = 0
@@ -192,7 +193,7 @@ public final class Sequential {
         var total = 0
         for (i, layer) in layers.enumerated() {
             if let counted = layer as? FLOPCounting {
-                total += counted.trainingFLOPs(inputShape: inputShapes[i], computeInputGradient: i > 0)
+                total += counted.trainingFLOPs(inputShape: layerInputShapes[i], computeInputGradient: i > 0)
             }
         }
         return total
