@@ -39,7 +39,7 @@ struct InspectCommand: ParsableCommand {
             do {
                 described = try ModelZoo.description(model)
                 built = try described.makeModel(seed: 0)
-            } catch { throw fail(error) }
+            } catch { throw inputError(error) }
             if printDescription { print(described.yaml, terminator: ""); return }
             print("model \(model): input \(described.input)\(described.loss.map { ", loss \($0)" } ?? "")")
             print(built.summary())
@@ -53,7 +53,7 @@ struct InspectCommand: ParsableCommand {
         let s = loaded.state
         let c = s.configuration
         if printDescription {
-            do { print(try c.resolvedModelDescription().yaml, terminator: "") } catch { throw fail(error) }
+            do { print(try c.resolvedModelDescription().yaml, terminator: "") } catch { throw inputError(error) }
             return
         }
         print("checkpoint \(loaded.path)  (hashes verified)")
@@ -72,7 +72,7 @@ struct InspectCommand: ParsableCommand {
             print("  the model, rebuilt from \(c.modelDescription == nil ? "the preset or spec it names" : "the description in state.json"):")
             print(rebuilt.summary().split(separator: "\n").map { "    " + $0 }.joined(separator: "\n"))
         } catch {
-            print("  the model cannot be rebuilt: \((error as? LocalizedError)?.errorDescription ?? "\(error)")")
+            print("  the model cannot be rebuilt: \(error.userMessage)")
         }
 
         guard let compare else { return }
