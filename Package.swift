@@ -79,7 +79,7 @@ let package = Package(
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints"]),
-        .testTarget(name: "LockstepTests", dependencies: ["Lockstep", "NeuralNet", "Datasets", "Checkpoints"]),
+        .testTarget(name: "LockstepTests", dependencies: ["Lockstep", "NeuralNet", "Datasets", "Checkpoints"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v6]
 )
