@@ -1,3 +1,4 @@
+import Foundation
 import MPI
 
 /// A tiny assertion recorder for tests that run under mpirun: every rank records its own

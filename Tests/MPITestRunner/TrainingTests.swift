@@ -353,6 +353,62 @@ func runTrainingTests(_ t: Checks, mpi: MPIEnvironment) {
         }
     }
 
+    // examples/models/small-cnn.yaml without what depends on the world size: dropout's masks
+    // (drawn per rank) at p = 0, and BatchNorm (statistics over the local batch) removed.
+    let exampleFile = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("examples/models/small-cnn.yaml").path
+    t.test("model files: \(w) ranks x \(globalBatch / w) equals 1 rank x \(globalBatch) (small-cnn.yaml with dropout p=0 and no batchnorm; a residual MLP)") {
+        var example = try ModelDescription.load(file: exampleFile)
+        example.layers = example.layers.compactMap { layer in
+            switch layer {
+            case .batchNorm2d: return nil
+            case .dropout: return .dropout(p: 0)
+            default: return layer
+            }
+        }
+        let residual = try ModelDescription(yaml: """
+            input: [1, 28, 28]
+            layers:
+              - flatten
+              - linear: {out: 32, init: kaiming-uniform}
+              - residual: [{linear: {out: 32}}, tanh, {linear: {out: 32, bias-init: zeros}}]
+              - relu
+              - linear: {out: 10}
+            """)
+        for (name, description) in [("small-cnn variant", example), ("residual MLP", residual)] {
+            func variant(_ batch: Int) -> TrainingConfiguration {
+                var c = config(name, batch: batch, steps: 6)
+                c.modelDescription = description
+                return c
+            }
+            var options = RunOptions()
+            options.checkReplicasEvery = 1
+            let distributed = try Trainer(configuration: variant(globalBatch / w), options: options, world: world,
+                                          data: try TrainingData.load(variant(globalBatch / w)))
+            try distributed.run()
+            t.expectEqual(distributed.configuration.modelDescription, description, "\(name): the trainer keeps the description")
+            let reference = try Trainer(configuration: variant(globalBatch), options: RunOptions(), world: local,
+                                        data: try TrainingData.load(variant(globalBatch)))
+            try reference.run()
+            compare(params(distributed), params(reference), rtol: 1e-5, "\(name): parameters")
+            try distributed.verifyReplicas()
+        }
+    }
+
+    if w > 1 {
+        t.test("ranks whose model files describe different networks refuse to start, naming the model description") {
+            var c = config(batch: globalBatch / w, steps: 2)
+            c.model = "net.yaml"
+            c.modelDescription = try ModelZoo.description(world.rank == w - 1 ? "mlp:784,16,10" : "mlp:784,32,10")
+            do {
+                _ = try Trainer(configuration: c, options: RunOptions(), world: world, data: try TrainingData.load(c))
+                t.expect(false, "different model descriptions were not detected")
+            } catch let error as CollectiveError {
+                t.expect(error.message.contains("modelDescription") && error.message.contains("rank \(w - 1)"), "message names the setting and rank: \(error.message)")
+            }
+        }
+    }
+
     t.test("a dataset smaller than one global batch is refused on every rank") {
         var c = config(batch: 64)
         c.trainLimit = 64 * w - 1
