@@ -286,6 +286,66 @@ PY
 if [ $? -eq 0 ]; then ok "--timeline writes a Chrome trace with both ranks' forward and backward spans ($out2)"
 else bad "--timeline trace" "$out $out2"; fi
 
+# --- model files ----------------------------------------------------------------------
+# Every broken model file of the corpus: exit 2 and one error line naming the file, the line
+# and what is wrong (expected.tsv lists both for each file).
+corpus="$root/Tests/NeuralNetTests/Fixtures/bad-models"
+corpus_failures=""; corpus_count=0
+while IFS=$'\t' read -r name line text; do
+    case "$name" in "#"*|"") continue;; esac
+    corpus_count=$((corpus_count + 1))
+    out=$(timeout 20 "$bin" inspect --model "$corpus/$name" 2>&1); status=$?
+    where="$corpus/$name:"; [ "$line" != "-" ] && where="$corpus/$name:$line:"
+    if [ $status -ne 2 ] || [ "$(wc -l <<<"$out")" -ne 1 ] || ! grep -qF -- "lockstep: error: $where" <<<"$out" || ! grep -qF -- "$text" <<<"$out"; then
+        corpus_failures+="$name (exit $status): $out"$'\n'
+    fi
+done < "$corpus/expected.tsv"
+if [ -z "$corpus_failures" ] && [ "$corpus_count" -ge 30 ]; then ok "$corpus_count broken model files: each exits 2 with one line naming the file, the line and the problem"
+else bad "broken model files ($corpus_count)" "$corpus_failures"; fi
+expect_error "train refuses a broken model file before loading data" "groups-do-not-divide.yaml:5: layer 2 \(conv2d\): groups 3" \
+    "$bin" train --model "$corpus/groups-do-not-divide.yaml" --data "$work/nowhere"
+expect_error "a broken model file under mpirun -np 2: one clean error, no hang" "linear-after-conv.yaml:5: layer 2 \(linear\).*\[16, 28, 28\]" \
+    bash "$mpirun_sh" -np 2 "$bin" train --model "$corpus/linear-after-conv.yaml" "${small[@]:0:4}"
+expect_error "a missing model file is named" "nowhere.yaml: cannot read the model file: no such file" "$bin" train --model "$work/nowhere.yaml"
+out=$(timeout 60 "$bin" inspect --model examples/models/small-cnn.yaml 2>&1)
+if [ $? -eq 0 ] && grep -q "^(3) Conv2d(16, 16, kernel_size=(3, 3), stride=(1, 1), padding=(2, 2), dilation=(2, 2), groups=16) *\[16, 28, 28\] *160 *225,792$" <<<"$out" \
+    && grep -q "^(8) Linear(in_features=3136, out_features=64, bias=True) *\[64\] *200,768" <<<"$out" \
+    && grep -q "^parameters: 201,770" <<<"$out" && grep -q "forward 854,272, training step (forward + backward) 2,337,024" <<<"$out"; then
+    ok "inspect --model prints each layer's output shape, parameters and FLOPs, and the totals"
+else bad "inspect --model small-cnn.yaml" "$out"; fi
+out=$(timeout 120 "$bin" train "${small[@]}" --model mlp:784,32,10:tanh --max-steps 2 2>&1 && "$bin" inspect --model mlp:784,32,10:tanh 2>&1)
+if [ $? -eq 0 ] && grep -q "^(1) Tanh() " <<<"$out"; then ok "an mlp spec takes an activation (mlp:784,32,10:tanh)"; else bad "mlp spec with activation" "$out"; fi
+if [ -d /usr/share/datasets/fashion-mnist ]; then
+    quick=(--max-steps 3 --train-limit 512 --test-limit 100 --progress lines)
+    out=$(timeout 300 "$bin" train --model examples/models/small-cnn.yaml "${quick[@]}" 2>&1)
+    if [ $? -eq 0 ] && grep -q "small-cnn.yaml, 201,770 parameters, on fashion-mnist" <<<"$out"; then ok "examples/models/small-cnn.yaml trains on Fashion-MNIST at 1 rank"
+    else bad "small-cnn.yaml at 1 rank" "$out"; fi
+    # Train from a copy of the file, then delete it: the checkpoint alone rebuilds the model.
+    cp examples/models/small-cnn.yaml "$work/copy.yaml"
+    sc="$work/small-cnn"
+    out=$(timeout 300 bash "$mpirun_sh" -np 2 "$bin" train --model "$work/copy.yaml" "${quick[@]}" --checkpoint-dir "$sc" 2>&1)
+    if [ $? -eq 0 ] && [ -f "$sc/latest" ]; then ok "examples/models/small-cnn.yaml trains on Fashion-MNIST at 2 ranks"
+    else bad "small-cnn.yaml at 2 ranks" "$out"; fi
+    rm -f "$work/copy.yaml"
+    if grep -q '"modelDescription"' "$sc/$(cat "$sc/latest")/state.json" 2>/dev/null \
+        && [ "$("$bin" inspect "$sc" --description 2>&1)" = "$("$bin" inspect --model examples/models/small-cnn.yaml --description 2>&1)" ]; then
+        ok "state.json holds the model description (inspect --description gives the file's network back)"
+    else bad "the checkpoint's model description" "$("$bin" inspect "$sc" --description 2>&1)"; fi
+    out=$(timeout 120 "$bin" evaluate "$sc" 2>&1)
+    if [ $? -eq 0 ] && grep -q "accuracy" <<<"$out"; then ok "evaluate rebuilds a model-file model without the file"; else bad "evaluate without the model file" "$out"; fi
+    out=$(timeout 300 bash "$mpirun_sh" -np 2 "$bin" train --resume --checkpoint-dir "$sc" --max-steps 5 --train-limit 512 --test-limit 100 --progress lines 2>&1)
+    if [ $? -eq 0 ] && grep -q "resumed from" <<<"$out" && grep -q "copy.yaml, 201,770 parameters" <<<"$out"; then
+        ok "--resume without --model takes the checkpoint's model, its file gone"
+    else bad "--resume without --model" "$out"; fi
+fi
+old="$root/Tests/LockstepTests/Fixtures/old-format-checkpoint"
+out=$(timeout 120 "$bin" evaluate "$old" 2>&1)
+if [ $? -eq 0 ] && grep -q "mlp:784,4,10, step 3" <<<"$out"; then ok "a checkpoint in the format before model descriptions still evaluates"; else bad "old-format checkpoint: evaluate" "$out"; fi
+out=$(timeout 120 "$bin" train --resume-from "$old" --checkpoint-dir "$work/old-resumed" --dataset synthetic --synthetic-count 256 --batch-size 32 --max-steps 5 --progress lines 2>&1)
+if [ $? -eq 0 ] && grep -q "resumed from .*step-000000003" <<<"$out" && grep -q "mlp:784,4,10" <<<"$out"; then
+    ok "a checkpoint in the format before model descriptions resumes (its preset or spec rebuilds the model)"
+else bad "old-format checkpoint: resume" "$out"; fi
+
 # --- model.safetensors in Python, with PyTorch's names and shapes -----------------------
 venv="$root/.venv-test"
 if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import safetensors, numpy" 2>/dev/null; then
@@ -298,6 +358,22 @@ if "$venv/bin/python" -c "import safetensors, numpy" 2>/dev/null; then
         --expect 0.weight:16,1,3,3 0.bias:16 2.weight:32,16,3,3 2.bias:32 5.weight:128,3872 5.bias:128 7.weight:10,128 7.bias:10 2>&1)
     if [ $? -eq 0 ]; then ok "seed-cnn model.safetensors loads in Python with nn.Sequential names and shapes"
     else bad "seed-cnn model.safetensors in Python" "$out $out2"; fi
+    sc="$work/small-cnn"
+    if [ -f "$sc/latest" ]; then
+        out2=$("$venv/bin/python" scripts/check_safetensors.py "$sc/$(cat "$sc/latest")/model.safetensors" \
+            --expect 0.weight:16,1,3,3 0.bias:16 1.weight:16 1.bias:16 1.running_mean:16 1.running_var:16 1.num_batches_tracked::I64 \
+                     3.weight:16,1,3,3 3.bias:16 8.weight:64,3136 8.bias:64 10.weight:10,64 10.bias:10 2>&1)
+        if [ $? -eq 0 ]; then ok "small-cnn.yaml's checkpoint has the names and shapes of the equivalent nn.Sequential"
+        else bad "small-cnn.yaml's checkpoint in Python" "$out2"; fi
+    fi
+    printf 'input: [1, 28, 28]\nlayers:\n  - flatten\n  - linear: {out: 16}\n  - residual:\n      - linear: {out: 16}\n      - relu\n      - batchnorm1d\n  - linear: {out: 10}\n' > "$work/res.yaml"
+    rs="$work/res"
+    out=$(timeout 300 "$bin" train --model "$work/res.yaml" "${small[@]:0:4}" --batch-size 32 --max-steps 2 --checkpoint-dir "$rs" --progress lines 2>&1)
+    out2=$("$venv/bin/python" scripts/check_safetensors.py "$rs/$(cat "$rs/latest" 2>/dev/null)/model.safetensors" \
+        --expect 1.weight:16,784 1.bias:16 2.0.weight:16,16 2.0.bias:16 2.2.weight:16 2.2.bias:16 2.2.running_mean:16 \
+                 2.2.running_var:16 2.2.num_batches_tracked::I64 3.weight:10,16 3.bias:10 2>&1)
+    if [ $? -eq 0 ]; then ok "a residual block's tensors are named like the Residual(nn.Sequential) of examples/models/README.md"
+    else bad "residual checkpoint names in Python" "$out $out2"; fi
     bn="$work/bn"
     out=$(timeout 600 "$bin" train --dataset synthetic --synthetic-count 256 --model bn-cnn --batch-size 32 --max-steps 2 --checkpoint-dir "$bn" --progress lines 2>&1)
     out2=$("$venv/bin/python" scripts/check_safetensors.py "$bn/$(cat "$bn/latest")/model.safetensors" 2>&1)
