@@ -1,4 +1,3 @@
-import Foundation
 import MPI
 
 /// A tiny assertion recorder for tests that run under mpirun: every rank records its own

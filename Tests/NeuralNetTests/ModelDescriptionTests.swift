@@ -30,6 +30,25 @@ private let repositoryRoot = URL(fileURLWithPath: #filePath)
         #expect(largest <= (6.0 / 3200.0).squareRoot() && largest > 1 / Float(3136).squareRoot())
     }
 
+    @Test func everyExampleModelFileBuilds() throws {
+        let directory = repositoryRoot.appendingPathComponent("examples/models")
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".yaml") }
+        #expect(files.count >= 2)
+        for name in files {
+            let d = try ModelDescription.load(file: directory.appendingPathComponent(name).path)
+            let m = try d.makeModel(seed: 1)
+            #expect(m.outputShape == [10], "\(name)")
+            #expect(try ModelDescription(yaml: d.yaml) == d, "\(name) survives its YAML form")
+        }
+        let residual = try ModelDescription.load(file: directory.appendingPathComponent("residual-mlp.yaml").path).makeModel(seed: 1)
+        #expect(residual.arena.views.map(\.name).contains("3.2.weight") && residual.arena.views.map(\.name).contains("5.0.bias"))
+    }
+
+    @Test func yamlAliasesWithinLimitsAreRead() throws {
+        let d = try ModelDescription(yaml: "input: [4]\nlayers:\n  - linear: &wide {out: 8}\n  - relu\n  - linear: *wide\n")
+        #expect(d.layers == [.linear(LinearDescription(out: 8)), .relu, .linear(LinearDescription(out: 8))])
+    }
+
     @Test func presetsKeepTheirLayoutAndInitialValues() throws {
         // The presets, now descriptions, draw the same values as the layers built by hand.
         let byHand = try Sequential(inputShape: [1, 28, 28], [
