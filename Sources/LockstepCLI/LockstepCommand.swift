@@ -15,4 +15,31 @@ struct LockstepCommand: ParsableCommand {
         version: LockstepVersion.string,
         subcommands: [TrainCommand.self, EvaluateCommand.self, PredictCommand.self, InspectCommand.self, BenchCommand.self]
     )
+
+    /// Parses the command line with `--resume auto` rewritten to `--resume-auto` (a flag
+    /// cannot take an optional value in ArgumentParser, and `--resume` alone must keep
+    /// its meaning), then runs the command.
+    static func main() {
+        main(resumeAutoRewritten(Array(CommandLine.arguments.dropFirst())))
+    }
+}
+
+/// `arguments` with each `--resume auto` pair replaced by `--resume-auto`.
+func resumeAutoRewritten(_ arguments: [String]) -> [String] {
+    var out: [String] = []
+    var i = 0
+    while i < arguments.count {
+        if arguments[i] == "--" {
+            out += arguments[i...]
+            break
+        }
+        if arguments[i] == "--resume", i + 1 < arguments.count, arguments[i + 1] == "auto" {
+            out.append("--resume-auto")
+            i += 2
+        } else {
+            out.append(arguments[i])
+            i += 1
+        }
+    }
+    return out
 }

@@ -136,6 +136,7 @@ struct TrainCommand: ParsableCommand {
               lockstep train                                  # seed-cnn on Fashion-MNIST, 5 epochs
               scripts/mpirun.sh -np 2 lockstep train --model seed-mlp --metrics runs/m.jsonl
               scripts/mpirun.sh -np 4 lockstep train --checkpoint-dir runs/ckpt --resume
+              lockstep train --model examples/models/small-cnn.yaml --checkpoint-dir runs/cnn --resume auto
             """
     )
 
@@ -146,7 +147,11 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Checkpoint every N steps (0: at epoch ends only).") var checkpointEvery = 0
     @Option(help: "Checkpoint every N epochs (0: at the end only).") var checkpointEveryEpochs = 1
     @Option(help: "Keep the newest K checkpoints.") var keep = 3
-    @Flag(help: "Continue from the newest complete checkpoint in --checkpoint-dir.") var resume = false
+    @Flag(help: "Continue from the newest complete checkpoint in --checkpoint-dir. '--resume auto': the same when there is one, else start fresh and say so (one command for the first start and every requeue).")
+    var resume = false
+    /// `--resume auto`, which ``LockstepCommand/main()`` rewrites to this flag (a flag
+    /// cannot take an optional value in ArgumentParser).
+    @Flag(name: .customLong("resume-auto"), help: .hidden) var resumeAuto = false
     @Option(help: "Continue from this checkpoint directory (or store directory).") var resumeFrom: String?
     @Option(help: "Append JSON-lines metrics to this file (rank 0).") var metrics: String?
     @Option(help: "Compare a checksum of every rank's parameters every N steps (0: off; with --allreduce shared the ranks share one copy).") var checkReplicas = 0
@@ -174,13 +179,26 @@ struct TrainCommand: ParsableCommand {
         guard maxSkippedSteps >= 1 else { throw ValidationError("--max-skipped-steps \(maxSkippedSteps) must be at least 1") }
         guard checkReplicas >= 0 else { throw ValidationError("--check-replicas \(checkReplicas) must be >= 0") }
         if resume && checkpointDir == nil { throw ValidationError("--resume needs --checkpoint-dir (or use --resume-from PATH)") }
+        if resumeAuto && checkpointDir == nil { throw ValidationError("--resume auto needs --checkpoint-dir, the directory to continue from or start in") }
+        if resumeAuto && (resume || resumeFrom != nil) { throw ValidationError("--resume auto goes alone: not with --resume or --resume-from") }
     }
 
     func run() throws {
         setBLASThreads(threads)
         try withMPI(logLevel: logging.logLevel) { mpi in
             let world = mpi.world
-            let resumeFrom = resumeFrom ?? (resume ? checkpointDir : nil)
+            var resumeFrom = resumeFrom ?? (resume ? checkpointDir : nil)
+            if resumeAuto, let directory = checkpointDir {
+                // Rank 0 writes the checkpoints, so rank 0 looks for them.
+                let found = try Collective.onRoot(world) { try checkpointExists(in: directory) } ?? false
+                var flag = [found ? 1 : 0]
+                try world.broadcast(&flag, from: 0)
+                if flag[0] == 1 {
+                    resumeFrom = directory
+                } else if world.rank == 0 && !quiet {
+                    FileHandle.standardOutput.write(Data("no checkpoint in \(directory) yet: starting fresh (--resume auto)\n".utf8))
+                }
+            }
             let saved = try resumeFrom.flatMap { try savedModel(at: $0, world: world) }
             // The model file is read here, so that a broken one is reported before the data loads.
             let configuration = try Collective.everywhere(world) { try flags.configuration(savedModel: saved).resolvingModel() }
@@ -216,6 +234,13 @@ struct TrainCommand: ParsableCommand {
             }
         }
     }
+}
+
+/// Whether `directory` holds a complete checkpoint (false when it does not exist yet).
+func checkpointExists(in directory: String) throws -> Bool {
+    guard FileManager.default.fileExists(atPath: directory) else { return false }
+    do { return try CheckpointStore(directory: directory, keep: 1).latest() != nil }
+    catch { throw CollectiveError("--checkpoint-dir \(directory): \(error.userMessage)") }
 }
 
 /// The model of the checkpoint at `path` (read on rank 0, sent to all), or nil when there
