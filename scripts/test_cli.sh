@@ -128,6 +128,19 @@ if [ $? -eq 0 ] && grep -q "accuracy" <<<"$out"; then ok "evaluate reads the new
 out=$(timeout 300 bash "$mpirun_sh" -np 2 "$bin" train "${small[@]}" --epochs 3 --checkpoint-dir "$ck" --resume 2>&1)
 if [ $? -eq 0 ] && grep -q "resumed from" <<<"$out" && grep -q "epoch 3/3" <<<"$out"; then ok "--resume continues to the new epoch count"; else bad "--resume" "$out"; fi
 
+# --- --resume auto: one command for the first start and every requeue ------------------
+ra="$work/ra"
+out=$(timeout 120 "$bin" train "${small[@]}" --max-steps 3 --checkpoint-dir "$ra" --resume auto 2>&1)
+if [ $? -eq 0 ] && grep -q "no checkpoint in $ra yet: starting fresh (--resume auto)" <<<"$out" && [ -f "$ra/latest" ]; then
+    ok "--resume auto on an empty directory starts fresh and says so"
+else bad "--resume auto on an empty directory" "$out"; fi
+out=$(timeout 300 bash "$mpirun_sh" -np 2 "$bin" train "${small[@]}" --max-steps 6 --checkpoint-dir "$ra" --resume auto 2>&1)
+if [ $? -eq 0 ] && grep -q "resumed from $ra/step-000000003" <<<"$out" && ! grep -q "starting fresh" <<<"$out"; then
+    ok "--resume auto continues from the newest checkpoint when there is one (2 ranks)"
+else bad "--resume auto with a checkpoint" "$out"; fi
+expect_error "--resume auto needs --checkpoint-dir" "resume auto needs --checkpoint-dir" "$bin" train "${small[@]}" --resume auto
+expect_error "--resume auto goes alone" "goes alone" "$bin" train "${small[@]}" --checkpoint-dir "$ra" --resume auto --resume-from "$ra"
+
 # --- how gradients are summed: shared memory on one node by default ---------------------
 out=$(timeout 120 bash "$mpirun_sh" -np 2 "$bin" train "${small[@]}" --max-steps 3 2>&1)
 if [ $? -eq 0 ] && grep -q "gradients summed in shared memory" <<<"$out"; then ok "2 ranks on one node sum gradients in shared memory by default"
