@@ -128,6 +128,25 @@ if [ $? -eq 0 ] && grep -q "accuracy" <<<"$out"; then ok "evaluate reads the new
 out=$(timeout 300 bash "$mpirun_sh" -np 2 "$bin" train "${small[@]}" --epochs 3 --checkpoint-dir "$ck" --resume 2>&1)
 if [ $? -eq 0 ] && grep -q "resumed from" <<<"$out" && grep -q "epoch 3/3" <<<"$out"; then ok "--resume continues to the new epoch count"; else bad "--resume" "$out"; fi
 
+# --- losses: each trains the synthetic problem below a stated bound ---------------------
+printf 'input: [784]\nloss: nll\nlayers:\n  - linear: {out: 32}\n  - relu\n  - linear: {out: 10}\n  - log-softmax\n' > "$work/nll.yaml"
+for case in "cross-entropy:0.1" "nll:0.1" "mse:0.02" "bce-with-logits:0.1" "l1:0.08"; do
+    loss=${case%%:*}; bound=${case##*:}
+    if [ "$loss" = nll ]; then how=(--model "$work/nll.yaml"); else how=(--model mlp:784,32,10 --loss "$loss"); fi
+    rm -f "$work/loss.jsonl"
+    out=$(timeout 120 "$bin" train "${small[@]:0:4}" "${how[@]}" --batch-size 32 --epochs 3 --progress lines --metrics "$work/loss.jsonl" 2>&1)
+    if [ $? -eq 0 ] && grep -q "loss $loss;" <<<"$out" && python3 - "$work/loss.jsonl" "$bound" <<'PY'
+import json, sys
+epochs = [json.loads(l) for l in open(sys.argv[1]) if '"event":"epoch"' in l]
+assert len(epochs) == 3 and epochs[-1]["train_loss"] < float(sys.argv[2]) and epochs[-1]["test_acc"] >= 0.95, epochs[-1]
+PY
+    then ok "--loss $loss trains the synthetic problem below $bound (accuracy >= 0.95)"; else bad "--loss $loss" "$out"; fi
+done
+expect_error "an unknown --loss is refused, listing the losses" "loss 'hinge' is not known; use cross-entropy, nll, mse, bce-with-logits, l1" "$bin" train "${small[@]}" --loss hinge
+expect_error "nll on a model without log-softmax is refused before training" "nll loss takes log-probabilities.*ends with Linear" "$bin" train "${small[@]}" --loss nll
+out=$(timeout 120 "$bin" train "${small[@]:0:4}" --model sigmoid-net --batch-size 32 --max-steps 2 --progress lines 2>&1)
+if [ $? -eq 0 ] && grep -q "loss mse;" <<<"$out"; then ok "sigmoid-net declares MSE on one-hot targets"; else bad "sigmoid-net's loss" "$out"; fi
+
 # --- --resume auto: one command for the first start and every requeue ------------------
 ra="$work/ra"
 out=$(timeout 120 "$bin" train "${small[@]}" --max-steps 3 --checkpoint-dir "$ra" --resume auto 2>&1)

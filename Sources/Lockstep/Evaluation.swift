@@ -11,14 +11,15 @@ public enum Evaluation {
         public var count: Int
     }
 
-    /// Cross-entropy loss and accuracy of `model` on `test`, in evaluation mode. Each rank
+    /// The loss (cross-entropy unless `loss` says otherwise) and accuracy of `model` on
+    /// `test`, in evaluation mode. Each rank
     /// takes a contiguous share (``evaluationRange(count:rank:worldSize:)``), so every
     /// sample counts exactly once whatever the world size; the sums are all-reduced.
     /// Collective. The model is left in training mode. `beforeReduce` runs when this rank's
     /// share is done, just before the all-reduce (the trainer tells its stall watchdog).
     public static func run(
         model: Sequential, on test: Dataset, world: Communicator, batchSize: Int,
-        loss: CrossEntropyLoss = CrossEntropyLoss(), beforeReduce: () -> Void = {}
+        loss: ClassificationLoss = ClassificationLoss(), beforeReduce: () -> Void = {}
     ) throws -> Result {
         var sums = [0.0, 0.0, 0.0]   // loss sum, correct, count
         forEachBatch(model: model, of: test, world: world, batchSize: batchSize) { logits, _, labels in

@@ -105,7 +105,8 @@ public final class Trainer {
     public let schedule: LearningRateSchedule
     let data: TrainingData
     let sampler: DistributedSampler
-    let loss = CrossEntropyLoss()
+    /// The loss of the outputs against the labels (``TrainingConfiguration/resolvedLoss()``).
+    let loss: ClassificationLoss
     /// How gradients are summed while `run` trains (``makeGradientReducer``); nil outside it.
     private var reducer: (any GradientReducer)?
     /// The stall watchdog while `run` trains (`RunOptions.stallTimeout` > 0, several ranks).
@@ -185,10 +186,18 @@ public final class Trainer {
             guard data.train.classCount <= m.outputCount else {
                 throw CollectiveError("model \(c.model) has \(m.outputCount) outputs but the dataset has \(data.train.classCount) classes; use a model with at least as many outputs")
             }
+            let kind = try c.resolvedLoss()
+            guard m.outputShape.count == 1 else {
+                throw CollectiveError("model \(c.model) gives outputs of shape \(m.outputShape) per sample, but the \(kind.rawValue) loss takes one score per class, [classes]; end the model with a flatten and a linear layer")
+            }
+            if kind == .nll, !(m.layers.last is LogSoftmax) {
+                throw CollectiveError("the nll loss takes log-probabilities, but model \(c.model) ends with \(m.layers.last!.description) (shape \(m.outputShape)); end the model with log-softmax, or use --loss cross-entropy on its raw outputs")
+            }
             return m
         }
         self.model = model
         if c.syncBatchNorm == true && world.size > 1 { Self.synchroniseBatchNorm(in: model, over: world) }
+        self.loss = ClassificationLoss(try c.resolvedLoss())
         self.sampler = try Collective.everywhere(world) {
             do {
                 return try DistributedSampler(count: data.train.count, batchPerRank: c.batchSize, worldSize: world.size, rank: world.rank, seed: c.seed)
@@ -362,7 +371,7 @@ public final class Trainer {
             let test = try evaluate()
             lastTest = test
             let validation = try data.validation.map {
-                try Evaluation.run(model: model, on: $0, world: world, batchSize: c.evalBatchSize)
+                try Evaluation.run(model: model, on: $0, world: world, batchSize: c.evalBatchSize, loss: loss)
             }
             let (improved, stopEarly) = try followMonitor(
                 trainLoss: totals.loss, validation: validation.map { ($0.loss, $0.accuracy) })

@@ -116,7 +116,9 @@ extension Trainer {
                     ? "cannot resume from \(loaded.path): model '\(c.model)' now describes a different network than the one trained (the file changed); restore the file, pass no --model to use the checkpoint's own, or start a fresh run"
                     : "cannot resume from \(loaded.path): it was trained with model '\(saved.model)' but this run uses '\(c.model)', a different network; pass no --model to use the checkpoint's own, or start a fresh run")
             }
-            for (name, a, b) in [("optimizer", saved.optimizer, c.optimizer), ("dataset", saved.dataset, c.dataset)] where a != b {
+            // Checkpoints from before the loss was a setting were trained with cross-entropy.
+            let savedLoss = saved.loss ?? LossKind.crossEntropy.rawValue, loss = c.loss ?? LossKind.crossEntropy.rawValue
+            for (name, a, b) in [("optimizer", saved.optimizer, c.optimizer), ("dataset", saved.dataset, c.dataset), ("loss", savedLoss, loss)] where a != b {
                 throw CollectiveError("cannot resume from \(loaded.path): it was trained with \(name) '\(a)' but this run uses '\(b)'; pass the same --\(name) or start a fresh run")
             }
             try ModelTensors.restore(loaded.model, into: model.arena, file: loaded.path + "/model.safetensors")
@@ -171,7 +173,10 @@ public struct CheckpointedModel {
     /// parameters and buffers.
     public static func load(_ path: String) throws -> CheckpointedModel {
         let loaded = try CheckpointStore.load(path: path, as: TrainingConfiguration.self)
-        let c = loaded.state.configuration
+        var state = loaded.state
+        // Checkpoints from before the loss was a setting were trained with cross-entropy.
+        if state.configuration.loss == nil { state.configuration.loss = LossKind.crossEntropy.rawValue }
+        let c = state.configuration
         let model: Sequential
         do { model = try c.resolvedModelDescription().makeModel(seed: c.seed) }
         catch { throw CollectiveError("\(loaded.path)/state.json: its model '\(c.model)' cannot be rebuilt: \((error as? LocalizedError)?.errorDescription ?? "\(error)")") }
@@ -181,7 +186,7 @@ public struct CheckpointedModel {
             do { normalization = try JSONDecoder().decode(Normalization.self, from: Data(text.utf8)) }
             catch { throw CollectiveError("\(loaded.path)/state.json: the stored normalization is unreadable (\(error)); the checkpoint is damaged") }
         }
-        return CheckpointedModel(path: loaded.path, model: model, state: loaded.state, normalization: normalization, loaded: loaded)
+        return CheckpointedModel(path: loaded.path, model: model, state: state, normalization: normalization, loaded: loaded)
     }
 }
 

@@ -16,6 +16,10 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable, Hashable {
     /// a checkpoint rebuilds its model without the file it came from. Absent from
     /// checkpoints written before model files existed, which name a preset or spec.
     public var modelDescription: ModelDescription? = nil
+    /// The loss (a ``LossKind`` name: `cross-entropy`, `nll`, `mse`, `bce-with-logits`,
+    /// `l1`). When nil, the model description's `loss`, else cross-entropy; the trainer
+    /// fills it in, so checkpoints record it.
+    public var loss: String? = nil
     /// `fashion-mnist` (any directory of MNIST-style IDX files), `csv`, `npy` or `synthetic`.
     public var dataset = "fashion-mnist"
     /// Where the data lives: a directory for fashion-mnist and npy, a training file for csv.
@@ -86,6 +90,9 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable, Hashable {
         guard learningRate.isFinite, learningRate > 0 else { throw fail("--lr \(learningRate) must be a positive number") }
         guard momentum >= 0, momentum < 1 else { throw fail("--momentum \(momentum) must be in [0, 1)") }
         guard weightDecay >= 0, weightDecay.isFinite else { throw fail("--weight-decay \(weightDecay) must be >= 0") }
+        if let loss, LossKind(rawValue: loss) == nil {
+            throw fail("--loss '\(loss)' is not known; use \(LossKind.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
         guard ["sgd", "adamw"].contains(optimizer) else { throw fail("--optimizer '\(optimizer)' is not known; use sgd or adamw") }
         guard warmupSteps >= 0 else { throw fail("--warmup-steps \(warmupSteps) must be >= 0") }
         guard accumulate >= 1 else { throw fail("--accumulate \(accumulate) must be at least 1") }
@@ -148,11 +155,22 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable, Hashable {
         return try ModelZoo.description(model)
     }
 
+    /// The loss this configuration trains with: ``loss``, else the model description's,
+    /// else cross-entropy.
+    public func resolvedLoss() throws -> LossKind {
+        let name = try loss ?? resolvedModelDescription().loss ?? LossKind.crossEntropy.rawValue
+        guard let kind = LossKind(rawValue: name) else {
+            throw CollectiveError("--loss '\(name)' is not known; use \(LossKind.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return kind
+    }
+
     /// This configuration with ``modelDescription`` filled in from ``model`` (reading the
-    /// model file, if it names one).
+    /// model file, if it names one) and ``loss`` from the description.
     public func resolvingModel() throws -> TrainingConfiguration {
         var c = self
         c.modelDescription = try resolvedModelDescription()
+        c.loss = try resolvedLoss().rawValue
         return c
     }
 }

@@ -33,7 +33,8 @@ struct EvaluateCommand: ParsableCommand {
                 let restored = try CheckpointedModel.load(checkpoint)
                 return (restored, try restored.dataset(.test, data: data, limit: limit))
             }
-            let result = try Evaluation.run(model: restored.model, on: test, world: world, batchSize: batchSize)
+            let loss = try Collective.everywhere(world) { ClassificationLoss(try restored.state.configuration.resolvedLoss()) }
+            let result = try Evaluation.run(model: restored.model, on: test, world: world, batchSize: batchSize, loss: loss)
             if world.rank == 0 {
                 print("\(restored.path): \(restored.state.configuration.model), step \(restored.state.step), epoch \(restored.state.epoch)")
                 print(String(format: "test loss %.4f  accuracy %.4f  (%d samples, %d rank%@)", result.loss, result.accuracy, result.count, world.size, world.size == 1 ? "" : "s"))

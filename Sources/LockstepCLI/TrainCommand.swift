@@ -13,6 +13,8 @@ struct TrainingFlags: ParsableArguments {
     var config: String?
     @Option(help: "Model: a model file (.yaml, .yml or .json; see examples/models), a preset (seed-cnn, seed-mlp, bn-cnn, sigmoid-net), or a spec like mlp:784,256,10 or mlp:784,128,10:tanh. When resuming, the checkpoint's own model unless given. (default: seed-cnn)")
     var model: String?
+    @Option(help: "Loss: cross-entropy, nll (the model ends with log-softmax), or mse, bce-with-logits or l1 against one-hot targets. (default: the model file's 'loss:', else cross-entropy; sigmoid-net declares mse)")
+    var loss: String?
     @Option(help: "Dataset: fashion-mnist, csv, npy or synthetic. (default: fashion-mnist)")
     var dataset: String?
     @Option(help: "Data location: a directory of MNIST-style IDX files (default /usr/share/datasets/fashion-mnist), a CSV file or directory, or a directory of train_x.npy/train_y.npy.")
@@ -65,7 +67,7 @@ struct TrainingFlags: ParsableArguments {
             } catch let error as CollectiveError { throw error } catch {
                 throw CollectiveError("--config \(config): not valid YAML: \(error)")
             }
-            let known: Set<String> = ["model", "dataset", "data", "epochs", "batch-size", "lr", "learning-rate", "optimizer", "momentum", "nesterov",
+            let known: Set<String> = ["model", "loss", "dataset", "data", "epochs", "batch-size", "lr", "learning-rate", "optimizer", "momentum", "nesterov",
                                       "weight-decay", "schedule", "warmup-steps", "scale-lr", "accumulate", "seed", "normalize",
                                       "train-limit", "test-limit", "max-steps", "bucket-mb", "synthetic-count",
                                       "validation-split", "validation-data", "early-stopping", "early-stopping-metric", "min-delta", "sync-bn", "clip-grad-norm"]
@@ -89,6 +91,7 @@ struct TrainingFlags: ParsableArguments {
             c.model = savedModel.name
             c.modelDescription = savedModel.description
         }
+        c.loss = try loss ?? (value("loss", String.self)) ?? c.loss
         c.dataset = try dataset ?? (value("dataset", String.self)) ?? c.dataset
         c.data = try data ?? (value("data", String.self)) ?? c.data
         c.epochs = try epochs ?? (value("epochs", Int.self)) ?? c.epochs

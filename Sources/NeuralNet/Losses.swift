@@ -213,3 +213,122 @@ public final class BCEWithLogitsLoss: ElementwiseLoss {
         return reduction.loss(total: total, count: logits.count)
     }
 }
+
+/// Mean absolute error between a prediction and a target of the same shape, PyTorch's
+/// `nn.L1Loss` (mean over every element, or sum); the gradient at a zero difference is 0.
+///
+/// ```swift
+/// let l1 = L1Loss()
+/// let loss = l1.forward(prediction, target: target)
+/// model.backward(l1.backward())
+/// ```
+public final class L1Loss {
+    /// Mean over all elements or sum.
+    public let reduction: Reduction
+    private let gradient = Tensor(shape: [0])
+    private let sign = Tensor(shape: [0])   // sign(prediction - target)
+
+    /// A loss with the given reduction.
+    public init(reduction: Reduction = .mean) { self.reduction = reduction }
+
+    // prediction, target: same shape -> scalar
+    /// The loss; `target` must have the prediction's shape.
+    public func forward(_ prediction: Tensor, target: Tensor) -> Float {
+        precondition(prediction.shape == target.shape, "L1Loss: prediction \(prediction.shape), target \(target.shape)")
+        if sign.shape != prediction.shape { sign.resize(to: prediction.shape); gradient.resize(to: prediction.shape) }
+        var total = 0.0
+        for i in 0..<prediction.count {
+            let d = prediction.data[i] - target.data[i]
+            sign.data[i] = d > 0 ? 1 : (d < 0 ? -1 : 0)
+            total += Double(abs(d))
+        }
+        return Float(reduction == .mean ? total / Double(prediction.count) : total)
+    }
+
+    /// d(scale·loss)/d(prediction) = scale·sign(prediction - target) (/ count for mean).
+    public func backward(scale: Float = 1) -> Tensor {
+        let k = reduction == .mean ? scale / Float(sign.count) : scale
+        for i in 0..<sign.count { gradient.data[i] = k * sign.data[i] }
+        return gradient
+    }
+}
+
+/// The losses a model trains with on class labels, by their model-file and `--loss` names.
+public enum LossKind: String, CaseIterable, Codable, Sendable {
+    /// Softmax cross-entropy on raw outputs (``CrossEntropyLoss``).
+    case crossEntropy = "cross-entropy"
+    /// Negative log-likelihood of log-probabilities (``NLLLoss``); the model ends with `log-softmax`.
+    case nll
+    /// Mean squared error against one-hot targets (``MSELoss``).
+    case mse
+    /// Binary cross-entropy on logits against one-hot targets (``BCEWithLogitsLoss``).
+    case bceWithLogits = "bce-with-logits"
+    /// Mean absolute error against one-hot targets (``L1Loss``).
+    case l1
+
+    /// Whether the loss compares the outputs with one-hot targets (mse, bce-with-logits, l1).
+    public var usesOneHotTargets: Bool { self == .mse || self == .bceWithLogits || self == .l1 }
+}
+
+/// A loss of model outputs `[N, C]` against class labels, any ``LossKind``: class-index
+/// losses take the labels as they are, the others compare with one-hot targets (built in a
+/// reused tensor). `correct` counts the rows whose largest output is the label's.
+///
+/// ```swift
+/// let loss = ClassificationLoss(.mse)
+/// let (value, correct) = loss.forward(outputs, labels: labels)
+/// model.backward(loss.backward(scale: 1))
+/// ```
+public final class ClassificationLoss {
+    /// Which loss.
+    public let kind: LossKind
+    private let crossEntropy = CrossEntropyLoss()
+    private let nll = NLLLoss()
+    private let mse = MSELoss()
+    private let bce = BCEWithLogitsLoss()
+    private let l1 = L1Loss()
+    private let oneHot = Tensor(shape: [0])
+
+    /// A loss of the given kind (mean over the batch, and over the classes for the
+    /// one-hot kinds, as PyTorch's defaults).
+    public init(_ kind: LossKind = .crossEntropy) { self.kind = kind }
+
+    /// The loss of `output` `[N, C]` for `labels` `[N]`, and the argmax hits.
+    public func forward(_ output: Tensor, labels: UnsafeBufferPointer<Int32>) -> (loss: Float, correct: Int) {
+        if kind == .crossEntropy { return crossEntropy.forward(output, labels: labels) }
+        precondition(output.shape.count == 2 && output.shape[0] == labels.count,
+                     "ClassificationLoss: output \(output.shape) and \(labels.count) labels")
+        let n = output.shape[0], c = output.shape[1]
+        var correct = 0
+        for r in 0..<n {
+            let row = output.data + r * c
+            var best = 0
+            for j in 1..<max(c, 1) where row[j] > row[best] { best = j }
+            if best == Int(labels[r]) { correct += 1 }
+        }
+        if kind == .nll { return (nll.forward(output, labels: labels), correct) }
+        if oneHot.shape != output.shape { oneHot.resize(to: output.shape) }
+        oneHot.fill(0)
+        for r in 0..<n {
+            let label = Int(labels[r])
+            precondition(label >= 0 && label < c, "ClassificationLoss: label \(label) outside 0..<\(c)")
+            oneHot.data[r * c + label] = 1
+        }
+        switch kind {
+        case .mse: return (mse.forward(output, target: oneHot), correct)
+        case .bceWithLogits: return (bce.forward(output, target: oneHot), correct)
+        default: return (l1.forward(output, target: oneHot), correct)
+        }
+    }
+
+    /// d(scale·loss)/d(output) for the last `forward`; a loss-owned, reused tensor.
+    public func backward(scale: Float = 1) -> Tensor {
+        switch kind {
+        case .crossEntropy: return crossEntropy.backward(scale: scale)
+        case .nll: return nll.backward(scale: scale)
+        case .mse: return mse.backward(scale: scale)
+        case .bceWithLogits: return bce.backward(scale: scale)
+        case .l1: return l1.backward(scale: scale)
+        }
+    }
+}

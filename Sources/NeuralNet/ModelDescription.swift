@@ -13,7 +13,8 @@
 public struct ModelDescription: Codable, Hashable, Sendable {
     /// Per-sample input shape: `[features]` or `[channels, height, width]`.
     public var input: [Int]
-    /// The loss the model trains with (`cross-entropy`), when the description names one.
+    /// The loss the model trains with (a ``LossKind`` name: `cross-entropy`, `nll`, `mse`,
+    /// `bce-with-logits`, `l1`), when the description names one.
     public var loss: String?
     /// The layers in forward order.
     public var layers: [LayerDescription]
@@ -25,8 +26,8 @@ public struct ModelDescription: Codable, Hashable, Sendable {
         self.layers = layers
     }
 
-    /// Losses a description may name (the trainer trains with cross-entropy).
-    public static let knownLosses = ["cross-entropy"]
+    /// Losses a description may name.
+    public static let knownLosses = LossKind.allCases.map(\.rawValue)
     /// Largest value of any one size in a description (out, kernel, stride, ...).
     public static let maxSize = 1 << 24
     /// Largest model: 2^30 parameters (4 GiB of floats).

@@ -5,7 +5,8 @@
 /// - `seed-mlp`: 784-512-256-256-128-10 with ReLU between (input `[784]`);
 /// - `seed-cnn`: Conv2d(1,16,3,s2), ReLU, Conv2d(16,32,3), ReLU, Flatten, Linear(3872,128),
 ///   ReLU, Linear(128,10) (input `[1, 28, 28]`);
-/// - `sigmoid-net`: 784-128-10 with Sigmoid after each Linear; `sigmoid-net:2,4,1` picks sizes;
+/// - `sigmoid-net`: 784-128-10 with Sigmoid after each Linear, trained with MSE on one-hot
+///   targets (its outputs are probabilities, not logits); `sigmoid-net:2,4,1` picks sizes;
 /// - `bn-cnn`: [Conv2d(k3,p1), BatchNorm2d, ReLU, MaxPool2d(2)] with 32 then 64 channels,
 ///   Flatten, Linear(3136,128), ReLU, Linear(128,10).
 ///
@@ -76,6 +77,7 @@ public enum ModelZoo {
             """,
         "sigmoid-net": """
             input: [784]
+            loss: mse
             layers:
               - linear: {out: 128}
               - sigmoid
@@ -124,7 +126,7 @@ public enum ModelZoo {
                 guard sizes.count == 3 else {
                     throw NeuralNetError.malformedSpec(text, reason: "sigmoid-net takes exactly D_in,H,D_out")
                 }
-                return ModelDescription(input: [sizes[0]], layers: [
+                return ModelDescription(input: [sizes[0]], loss: LossKind.mse.rawValue, layers: [
                     .linear(LinearDescription(out: sizes[1])), .sigmoid, .linear(LinearDescription(out: sizes[2])), .sigmoid,
                 ])
             default:

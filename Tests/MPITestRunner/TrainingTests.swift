@@ -357,7 +357,7 @@ func runTrainingTests(_ t: Checks, mpi: MPIEnvironment) {
     // (drawn per rank) at p = 0, and BatchNorm (statistics over the local batch) removed.
     let exampleFile = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("examples/models/small-cnn.yaml").path
-    t.test("model files: \(w) ranks x \(globalBatch / w) equals 1 rank x \(globalBatch) (small-cnn.yaml with dropout p=0 and no batchnorm; a residual MLP)") {
+    t.test("model files: \(w) ranks x \(globalBatch / w) equals 1 rank x \(globalBatch) (small-cnn.yaml with dropout p=0 and no batchnorm; a residual MLP with cross-entropy and with MSE)") {
         var example = try ModelDescription.load(file: exampleFile)
         example.layers = example.layers.compactMap { layer in
             switch layer {
@@ -375,10 +375,12 @@ func runTrainingTests(_ t: Checks, mpi: MPIEnvironment) {
               - relu
               - linear: {out: 10}
             """)
-        for (name, description) in [("small-cnn variant", example), ("residual MLP", residual)] {
+        for (name, description, loss) in [("small-cnn variant", example, "cross-entropy"), ("residual MLP", residual, "cross-entropy"),
+                                          ("residual MLP, MSE on one-hot targets", residual, "mse")] {
             func variant(_ batch: Int) -> TrainingConfiguration {
                 var c = config(name, batch: batch, steps: 6)
                 c.modelDescription = description
+                c.loss = loss
                 return c
             }
             var options = RunOptions()

@@ -166,6 +166,50 @@ import Testing
     }
 
     @Test(arguments: [Reduction.mean, .sum])
+    func l1(reduction: Reduction) {
+        // differences at least 0.05 from zero, so the finite difference never crosses the kink
+        let p = separatedTensor([3, 4], seed: 24), t = Tensor(shape: [3, 4])
+        let l1 = L1Loss(reduction: reduction)
+        let numeric = Self.numericGradient(p, h: 1e-2) { l1.forward(p, target: t) }
+        let value = l1.forward(p, target: t)
+        let expected = p.values.map { Double(abs($0)) }.reduce(0, +) / (reduction == .mean ? 12 : 1)
+        assertClose(value, Float(expected), rtol: 1e-5, "L1 value")
+        assertClose(l1.backward().values, numeric, rtol: 1e-2, atol: 1e-3, "L1 \(reduction)")
+    }
+
+    /// Every ``LossKind`` on class labels: the value equals the underlying loss (on one-hot
+    /// targets where it takes them), the gradient matches finite differences, and the
+    /// argmax hits are counted.
+    @Test(arguments: LossKind.allCases)
+    func classificationLoss(kind: LossKind) {
+        let output = separatedTensor([4, 5], seed: 25)
+        if kind == .nll { for i in 0..<output.count { output.data[i] -= 3 } }   // log-probabilities are negative
+        let labels: [Int32] = [4, 0, 2, 2]
+        let loss = ClassificationLoss(kind)
+        let f = { labels.withUnsafeBufferPointer { loss.forward(output, labels: $0).loss } }
+        let numeric = Self.numericGradient(output, h: 1e-2, f)
+        let (value, correct) = labels.withUnsafeBufferPointer { loss.forward(output, labels: $0) }
+        let oneHot = Tensor(shape: [4, 5])
+        for (r, l) in labels.enumerated() { oneHot.data[r * 5 + Int(l)] = 1 }
+        let reference: Float
+        switch kind {
+        case .crossEntropy: reference = labels.withUnsafeBufferPointer { CrossEntropyLoss().forward(output, labels: $0).loss }
+        case .nll: reference = labels.withUnsafeBufferPointer { NLLLoss().forward(output, labels: $0) }
+        case .mse: reference = MSELoss().forward(output, target: oneHot)
+        case .bceWithLogits: reference = BCEWithLogitsLoss().forward(output, target: oneHot)
+        case .l1: reference = L1Loss().forward(output, target: oneHot)
+        }
+        assertClose(value, reference, rtol: 1e-6, "\(kind) value")
+        var hits = 0
+        for (r, l) in labels.enumerated() {
+            let row = (0..<5).map { output.data[r * 5 + $0] }
+            if row.firstIndex(of: row.max()!) == Int(l) { hits += 1 }
+        }
+        #expect(correct == hits)
+        assertClose(loss.backward(scale: 0.5).values, numeric.map { $0 * 0.5 }, rtol: 1e-2, atol: 1e-3, "\(kind) gradient")
+    }
+
+    @Test(arguments: [Reduction.mean, .sum])
     func mse(reduction: Reduction) {
         let p = randomTensor([3, 4], seed: 22), t = randomTensor([3, 4], seed: 23)
         let mse = MSELoss(reduction: reduction)
