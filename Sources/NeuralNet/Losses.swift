@@ -215,41 +215,29 @@ public final class BCEWithLogitsLoss: ElementwiseLoss {
 }
 
 /// Mean absolute error between a prediction and a target of the same shape, PyTorch's
-/// `nn.L1Loss` (mean over every element, or sum); the gradient at a zero difference is 0.
+/// `nn.L1Loss` (mean over every element, or sum). Its gradient is
+/// `scale·sign(prediction - target)` (/ count for the mean), 0 where they are equal.
 ///
 /// ```swift
 /// let l1 = L1Loss()
 /// let loss = l1.forward(prediction, target: target)
 /// model.backward(l1.backward())
 /// ```
-public final class L1Loss {
-    /// Mean over all elements or sum.
-    public let reduction: Reduction
-    private let gradient = Tensor(shape: [0])
-    private let sign = Tensor(shape: [0])   // sign(prediction - target)
-
-    /// A loss with the given reduction.
-    public init(reduction: Reduction = .mean) { self.reduction = reduction }
+public final class L1Loss: ElementwiseLoss {
+    /// A loss, e.g. `L1Loss(reduction: .sum)` for the sum of absolute differences.
+    public init(reduction: Reduction = .mean) { super.init(reduction: reduction, derivativeFactor: 1) }
 
     // prediction, target: same shape -> scalar
     /// The loss; `target` must have the prediction's shape.
     public func forward(_ prediction: Tensor, target: Tensor) -> Float {
-        precondition(prediction.shape == target.shape, "L1Loss: prediction \(prediction.shape), target \(target.shape)")
-        if sign.shape != prediction.shape { sign.resize(to: prediction.shape); gradient.resize(to: prediction.shape) }
+        prepare(prediction, target, loss: "L1Loss", inputName: "prediction")
         var total = 0.0
         for i in 0..<prediction.count {
             let d = prediction.data[i] - target.data[i]
-            sign.data[i] = d > 0 ? 1 : (d < 0 ? -1 : 0)
+            derivative.data[i] = d > 0 ? 1 : (d < 0 ? -1 : 0)
             total += Double(abs(d))
         }
-        return Float(reduction == .mean ? total / Double(prediction.count) : total)
-    }
-
-    /// d(scale·loss)/d(prediction) = scale·sign(prediction - target) (/ count for mean).
-    public func backward(scale: Float = 1) -> Tensor {
-        let k = reduction == .mean ? scale / Float(sign.count) : scale
-        for i in 0..<sign.count { gradient.data[i] = k * sign.data[i] }
-        return gradient
+        return reduction.loss(total: total, count: prediction.count)
     }
 }
 
