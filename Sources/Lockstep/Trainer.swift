@@ -304,7 +304,7 @@ public final class Trainer {
     /// its per-channel sums are all-reduced over `world` in forward and backward. A failed
     /// all-reduce inside a layer cannot be thrown through `forward`; it ends the job.
     static func synchroniseBatchNorm(in model: Sequential, over world: Communicator) {
-        for case let bn as BatchNorm in model.layers {
+        for case let bn as BatchNorm in model.allLayers {   // residual bodies included
             bn.statisticsReduction = { sums in
                 do { try world.allreduce(sums, op: .sum) } catch {
                     printError("SyncBatchNorm: \(error.userMessage)", rank: world.rank, of: world.size)

@@ -87,13 +87,26 @@ public indirect enum LayerDescription: Hashable, Sendable {
     case softmax
     /// `log-softmax` over `[classes]`.
     case logSoftmax
+    /// `conv1d: {out: 32, kernel: 3, stride: 1, padding: 1, dilation: 1, bias: true}` over `[channels, length]`.
+    case conv1d(out: Int, kernel: Int, stride: Int, padding: Int, dilation: Int, bias: Bool)
+    /// `convtranspose2d: {out: 16, kernel: 2, stride: 2, padding: 0, output-padding: 0, bias: true}`.
+    case convTranspose2d(out: Int, kernel: Int, stride: Int, padding: Int, outputPadding: Int, bias: Bool)
+    /// `upsample: {scale: 2}`: nearest-neighbour, `[C, H, W]` -> `[C, s·H, s·W]`.
+    case upsample(scale: Int)
+    /// `lstm: {hidden: 64, layers: 1}` over `[steps, features]` (batch first), giving `[steps, hidden]`.
+    case lstm(hidden: Int, layers: Int)
+    /// `gru: {hidden: 64, layers: 1}` over `[steps, features]` (batch first), giving `[steps, hidden]`.
+    case gru(hidden: Int, layers: Int)
+    /// `last-time-step`: `[steps, features]` -> the last step's `[features]`.
+    case lastTimeStep
     /// `residual: [layers...]`: `x + body(x)`; see ``Residual``.
     case residual([LayerDescription])
 
     /// Every layer key of model files, in the order the docs list them.
     public static let kinds = ["linear", "conv2d", "maxpool2d", "avgpool2d", "flatten", "batchnorm1d", "batchnorm2d",
                                "dropout", "relu", "leaky-relu", "sigmoid", "tanh", "softplus", "elu", "softmax",
-                               "log-softmax", "residual"]
+                               "log-softmax", "conv1d", "convtranspose2d", "upsample", "lstm", "gru", "last-time-step",
+                               "residual"]
 
     /// The model-file key: `conv2d`, `leaky-relu`, ...
     public var kind: String {
@@ -114,6 +127,12 @@ public indirect enum LayerDescription: Hashable, Sendable {
         case .elu: return "elu"
         case .softmax: return "softmax"
         case .logSoftmax: return "log-softmax"
+        case .conv1d: return "conv1d"
+        case .convTranspose2d: return "convtranspose2d"
+        case .upsample: return "upsample"
+        case .lstm: return "lstm"
+        case .gru: return "gru"
+        case .lastTimeStep: return "last-time-step"
         case .residual: return "residual"
         }
     }
@@ -141,6 +160,14 @@ public indirect enum LayerDescription: Hashable, Sendable {
         case let .elu(alpha): return ELU(alpha: alpha)
         case .softmax: return Softmax()
         case .logSoftmax: return LogSoftmax()
+        case let .conv1d(out, kernel, stride, padding, dilation, bias):
+            return Conv1d(input[0], out, kernelSize: kernel, stride: stride, padding: padding, dilation: dilation, bias: bias)
+        case let .convTranspose2d(out, kernel, stride, padding, outputPadding, bias):
+            return ConvTranspose2d(input[0], out, kernelSize: kernel, stride: stride, padding: padding, outputPadding: outputPadding, bias: bias)
+        case let .upsample(scale): return Upsample(scale: scale)
+        case let .lstm(hidden, layers): return LSTM(input[1], hidden, layers: layers)
+        case let .gru(hidden, layers): return GRU(input[1], hidden, layers: layers)
+        case .lastTimeStep: return LastTimeStep()
         case let .residual(layers): return Residual(body(layers))
         }
     }
@@ -392,6 +419,49 @@ extension LayerDescription {
         case .softmax, .logSoftmax:
             try needs(1, "an input [classes]", "so put it after a linear layer or a flatten")
             return (s, 0)
+        case let .conv1d(out, kernel, stride, padding, dilation, bias):
+            try size("out", out); try size("kernel", kernel); try size("stride", stride)
+            try size("padding", padding, min: 0); try size("dilation", dilation)
+            try needs(2, "an input [channels, length]", "so it cannot follow a flatten or a linear layer")
+            let reach = dilation * (kernel - 1) + 1, length = s[1] + 2 * padding
+            guard length >= reach else {
+                throw c.error(.shapeMismatch(shape: s, reason: "a kernel of \(kernel) with dilation \(dilation) spans \(reach) steps, more than the padded input's \(length); lower kernel or dilation, or add padding"))
+            }
+            return ([out, (length - reach) / stride + 1], try product([out, s[0], kernel]) + (bias ? out : 0))
+        case let .convTranspose2d(out, kernel, stride, padding, outputPadding, bias):
+            try size("out", out); try size("kernel", kernel); try size("stride", stride)
+            try size("padding", padding, min: 0); try size("output-padding", outputPadding, min: 0)
+            guard outputPadding < stride else {
+                throw c.error(.outOfRange(key: "output-padding", value: "\(outputPadding)", expected: "smaller than stride \(stride)"))
+            }
+            try needs(3, "an input [channels, height, width]", "so it cannot follow a flatten or a linear layer")
+            let sides = try [s[1], s[2]].map { side in
+                try checkedProduct(side - 1, stride, what: "the output side", limit: ModelDescription.maxActivation,
+                                   file: c.file, line: c.line, layer: c.name) - 2 * padding + kernel + outputPadding
+            }
+            guard sides.allSatisfy({ $0 >= 1 }) else {
+                throw c.error(.shapeMismatch(shape: s, reason: "padding \(padding) leaves an output of \(sides[0])x\(sides[1]); lower the padding"))
+            }
+            return ([out, sides[0], sides[1]], try product([s[0], out, kernel, kernel]) + (bias ? out : 0))
+        case let .upsample(scale):
+            try size("scale", scale)
+            try needs(3, "an input [channels, height, width]", "so it cannot follow a flatten or a linear layer")
+            return ([s[0], try checkedProduct(s[1], scale, what: "the upsampled height", limit: ModelDescription.maxActivation, file: c.file, line: c.line, layer: c.name),
+                     try checkedProduct(s[2], scale, what: "the upsampled width", limit: ModelDescription.maxActivation, file: c.file, line: c.line, layer: c.name)], 0)
+        case let .lstm(hidden, layers), let .gru(hidden, layers):
+            try size("hidden", hidden); try size("layers", layers)
+            guard layers <= 64 else { throw c.error(.outOfRange(key: "layers", value: "\(layers)", expected: "from 1 to 64")) }
+            try needs(2, "an input [steps, features]", "(sequences, batch first)")
+            let gates = self.kind == "lstm" ? 4 : 3
+            var parameters = 0
+            for l in 0..<layers {
+                let inputs = l == 0 ? s[1] : hidden
+                parameters += try product([gates * hidden, inputs]) + product([gates * hidden, hidden]) + 2 * gates * hidden
+            }
+            return ([s[0], hidden], parameters)
+        case .lastTimeStep:
+            try needs(2, "an input [steps, features]", "such as an lstm's or gru's output")
+            return ([s[1]], 0)
         case let .residual(layers):
             return (s, try body(layers))
         }

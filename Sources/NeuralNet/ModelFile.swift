@@ -366,6 +366,18 @@ struct ModelDescriptionParser {
         case "leaky-relu": layer = .leakyReLU(negativeSlope: try s.float("negative-slope") ?? 0.01)
         case "softplus": layer = .softplus(threshold: try s.float("threshold") ?? 20)
         case "elu": layer = .elu(alpha: try s.float("alpha") ?? 1)
+        case "conv1d":
+            layer = .conv1d(out: try s.int("out", required: true)!, kernel: try s.int("kernel", required: true)!,
+                            stride: try s.int("stride") ?? 1, padding: try s.int("padding") ?? 0,
+                            dilation: try s.int("dilation") ?? 1, bias: try s.bool("bias") ?? true)
+        case "convtranspose2d":
+            layer = .convTranspose2d(out: try s.int("out", required: true)!, kernel: try s.int("kernel", required: true)!,
+                                     stride: try s.int("stride") ?? 1, padding: try s.int("padding") ?? 0,
+                                     outputPadding: try s.int("output-padding") ?? 0, bias: try s.bool("bias") ?? true)
+        case "upsample": layer = .upsample(scale: try s.int("scale", required: true)!)
+        case "lstm": layer = .lstm(hidden: try s.int("hidden", required: true)!, layers: try s.int("layers") ?? 1)
+        case "gru": layer = .gru(hidden: try s.int("hidden", required: true)!, layers: try s.int("layers") ?? 1)
+        case "last-time-step": layer = .lastTimeStep
         case "flatten": layer = .flatten
         case "relu": layer = .relu
         case "sigmoid": layer = .sigmoid
@@ -383,6 +395,9 @@ struct ModelDescriptionParser {
         "maxpool2d": ["kernel", "stride"], "avgpool2d": ["kernel", "stride"],
         "batchnorm1d": ["eps", "momentum"], "batchnorm2d": ["eps", "momentum"],
         "dropout": ["p"], "leaky-relu": ["negative-slope"], "softplus": ["threshold"], "elu": ["alpha"],
+        "conv1d": ["out", "kernel", "stride", "padding", "dilation", "bias"],
+        "convtranspose2d": ["out", "kernel", "stride", "padding", "output-padding", "bias"],
+        "upsample": ["scale"], "lstm": ["hidden", "layers"], "gru": ["hidden", "layers"],
     ]
 
     /// A whole number; one too large for `Int` is out of range rather than of the wrong type.
@@ -593,6 +608,9 @@ extension LayerDescription {
         "batchnorm1d": ["eps": .float(1e-5), "momentum": .float(0.1)], "batchnorm2d": ["eps": .float(1e-5), "momentum": .float(0.1)],
         "dropout": ["p": .float(0.5)], "leaky-relu": ["negative-slope": .float(0.01)], "softplus": ["threshold": .float(20)],
         "elu": ["alpha": .float(1)],
+        "conv1d": ["stride": .int(1), "padding": .int(0), "dilation": .int(1), "bias": .bool(true)],
+        "convtranspose2d": ["stride": .int(1), "padding": .int(0), "output-padding": .int(0), "bias": .bool(true)],
+        "lstm": ["layers": .int(1)], "gru": ["layers": .int(1)],
     ]
 
     /// With `compact`, settings at their defaults are left out (a pool's stride equal to
@@ -620,7 +638,15 @@ extension LayerDescription {
         case let .leakyReLU(slope): return entry([("negative-slope", .float(slope))])
         case let .softplus(threshold): return entry([("threshold", .float(threshold))])
         case let .elu(alpha): return entry([("alpha", .float(alpha))])
-        case .flatten, .relu, .sigmoid, .tanh, .softmax, .logSoftmax: return .string(kind)
+        case let .conv1d(out, kernel, stride, padding, dilation, bias):
+            return entry([("out", .int(out)), ("kernel", .int(kernel)), ("stride", .int(stride)), ("padding", .int(padding)),
+                          ("dilation", .int(dilation)), ("bias", .bool(bias))])
+        case let .convTranspose2d(out, kernel, stride, padding, outputPadding, bias):
+            return entry([("out", .int(out)), ("kernel", .int(kernel)), ("stride", .int(stride)), ("padding", .int(padding)),
+                          ("output-padding", .int(outputPadding)), ("bias", .bool(bias))])
+        case let .upsample(scale): return entry([("scale", .int(scale))])
+        case let .lstm(hidden, layers), let .gru(hidden, layers): return entry([("hidden", .int(hidden)), ("layers", .int(layers))])
+        case .flatten, .relu, .sigmoid, .tanh, .softmax, .logSoftmax, .lastTimeStep: return .string(kind)
         case let .residual(layers): return .object([("residual", .array(layers.map { $0.value(compact: compact) }))])
         }
     }

@@ -117,6 +117,20 @@ public final class Residual: Layer, FLOPCounting {
     }
 }
 
+extension Sequential {
+    /// Every layer in forward order, with each residual block followed by its body's
+    /// layers (recursively): for settings that must reach layers inside blocks too.
+    public var allLayers: [any Layer] {
+        func walk(_ layers: [any Layer]) -> [any Layer] {
+            layers.flatMap { layer -> [any Layer] in
+                guard let block = layer as? Residual else { return [layer] }
+                return [layer] + walk(block.layers)
+            }
+        }
+        return walk(layers)
+    }
+}
+
 /// Fuses (or unfuses) each `Conv2d` or `BatchNorm` followed by a `ReLU` in `layers`, and
 /// inside residual bodies; see ``Sequential/setLayerFusion(_:)``.
 func setReLUFusion(_ layers: [any Layer], _ enabled: Bool) {

@@ -114,7 +114,33 @@ private let repositoryRoot = URL(fileURLWithPath: #filePath)
                 if case let .residual(body) = layer { set.formUnion(kinds(body)) }
             }
         }
-        #expect(kinds(d.layers) == Set(LayerDescription.kinds))
+        // The sequence and decoder layers, in models of their own shapes.
+        let sequence = try ModelDescription(yaml: """
+            input: [5, 8]
+            layers:
+              - conv1d: {out: 4, kernel: 3, padding: 1}
+              - lstm: {hidden: 16}
+              - gru: {hidden: 6, layers: 2}
+              - last-time-step
+              - linear: {out: 3}
+            """)
+        let decoder = try ModelDescription(yaml: """
+            input: [2, 4, 4]
+            layers:
+              - convtranspose2d: {out: 3, kernel: 3, stride: 2, padding: 1, output-padding: 1}
+              - upsample: {scale: 2}
+              - flatten
+              - linear: {out: 2}
+            """)
+        for (extra, input, output) in [(sequence, [3, 5, 8], [3, 3]), (decoder, [3, 2, 4, 4], [3, 2])] {
+            let model = try extra.makeModel(seed: 3)
+            #expect(try extra.checkShapes().parameterCount == model.parameterCount)
+            #expect(model.forward(randomTensor(input, seed: 4)).shape == output)
+            #expect(try ModelDescription(yaml: extra.yaml) == extra)
+            #expect(try JSONDecoder().decode(ModelDescription.self, from: JSONEncoder().encode(extra)) == extra)
+        }
+        #expect(try sequence.checkShapes().inputs[[3]] == [4, 6] && decoder.checkShapes().inputs[[2]] == [3, 16, 16])
+        #expect(kinds(d.layers + sequence.layers + decoder.layers) == Set(LayerDescription.kinds))
         let json = try JSONEncoder().encode(d)
         #expect(try JSONDecoder().decode(ModelDescription.self, from: json) == d)
         #expect(try ModelDescription(yaml: d.yaml) == d)
@@ -181,6 +207,8 @@ private let repositoryRoot = URL(fileURLWithPath: #filePath)
         let fused = try ModelDescription(yaml: text).makeModel(seed: 3), separate = try ModelDescription(yaml: text).makeModel(seed: 3)
         separate.setLayerFusion(false)
         #expect(((fused.layers[0] as! Residual).layers[0] as! Conv2d).fusesReLU)
+        #expect(fused.allLayers.map { String($0.description.prefix(while: { $0 != "(" })) }
+                == ["Residual", "Conv2d", "ReLU", "Conv2d", "BatchNorm2d", "ReLU", "Flatten", "Linear"])
         let x = randomTensor([4, 2, 6, 6], seed: 2)
         let labels: [Int32] = [0, 1, 2, 1]
         for model in [fused, separate] {
