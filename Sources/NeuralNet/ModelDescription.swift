@@ -99,6 +99,10 @@ public indirect enum LayerDescription: Hashable, Sendable {
     case gru(hidden: Int, layers: Int)
     /// `last-time-step`: `[steps, features]` -> the last step's `[features]`.
     case lastTimeStep
+    /// `gelu` (the tanh approximation's exact form as the library computes it).
+    case gelu
+    /// `layernorm: {eps: 1e-5}` over the last dimension.
+    case layerNorm(eps: Float)
     /// `residual: [layers...]`: `x + body(x)`; see ``Residual``.
     case residual([LayerDescription])
 
@@ -106,7 +110,7 @@ public indirect enum LayerDescription: Hashable, Sendable {
     public static let kinds = ["linear", "conv2d", "maxpool2d", "avgpool2d", "flatten", "batchnorm1d", "batchnorm2d",
                                "dropout", "relu", "leaky-relu", "sigmoid", "tanh", "softplus", "elu", "softmax",
                                "log-softmax", "conv1d", "convtranspose2d", "upsample", "lstm", "gru", "last-time-step",
-                               "residual"]
+                               "gelu", "layernorm", "residual"]
 
     /// The model-file key: `conv2d`, `leaky-relu`, ...
     public var kind: String {
@@ -133,6 +137,8 @@ public indirect enum LayerDescription: Hashable, Sendable {
         case .lstm: return "lstm"
         case .gru: return "gru"
         case .lastTimeStep: return "last-time-step"
+        case .gelu: return "gelu"
+        case .layerNorm: return "layernorm"
         case .residual: return "residual"
         }
     }
@@ -168,6 +174,8 @@ public indirect enum LayerDescription: Hashable, Sendable {
         case let .lstm(hidden, layers): return LSTM(input[1], hidden, layers: layers)
         case let .gru(hidden, layers): return GRU(input[1], hidden, layers: layers)
         case .lastTimeStep: return LastTimeStep()
+        case .gelu: return GELU()
+        case let .layerNorm(eps): return LayerNorm(input[input.count - 1], epsilon: eps)
         case let .residual(layers): return Residual(body(layers))
         }
     }
@@ -462,6 +470,12 @@ extension LayerDescription {
         case .lastTimeStep:
             try needs(2, "an input [steps, features]", "such as an lstm's or gru's output")
             return ([s[1]], 0)
+        case .gelu:
+            return (s, 0)
+        case let .layerNorm(eps):
+            try finite("eps", eps, 0...Float.greatestFiniteMagnitude, expected: "a positive number")
+            guard eps > 0 else { throw c.error(.outOfRange(key: "eps", value: "\(eps)", expected: "a positive number")) }
+            return (s, 2 * s[s.count - 1])
         case let .residual(layers):
             return (s, try body(layers))
         }

@@ -378,6 +378,8 @@ struct ModelDescriptionParser {
         case "lstm": layer = .lstm(hidden: try s.int("hidden", required: true)!, layers: try s.int("layers") ?? 1)
         case "gru": layer = .gru(hidden: try s.int("hidden", required: true)!, layers: try s.int("layers") ?? 1)
         case "last-time-step": layer = .lastTimeStep
+        case "gelu": layer = .gelu
+        case "layernorm": layer = .layerNorm(eps: try s.float("eps") ?? 1e-5)
         case "flatten": layer = .flatten
         case "relu": layer = .relu
         case "sigmoid": layer = .sigmoid
@@ -397,7 +399,7 @@ struct ModelDescriptionParser {
         "dropout": ["p"], "leaky-relu": ["negative-slope"], "softplus": ["threshold"], "elu": ["alpha"],
         "conv1d": ["out", "kernel", "stride", "padding", "dilation", "bias"],
         "convtranspose2d": ["out", "kernel", "stride", "padding", "output-padding", "bias"],
-        "upsample": ["scale"], "lstm": ["hidden", "layers"], "gru": ["hidden", "layers"],
+        "upsample": ["scale"], "lstm": ["hidden", "layers"], "gru": ["hidden", "layers"], "layernorm": ["eps"],
     ]
 
     /// A whole number; one too large for `Int` is out of range rather than of the wrong type.
@@ -610,7 +612,7 @@ extension LayerDescription {
         "elu": ["alpha": .float(1)],
         "conv1d": ["stride": .int(1), "padding": .int(0), "dilation": .int(1), "bias": .bool(true)],
         "convtranspose2d": ["stride": .int(1), "padding": .int(0), "output-padding": .int(0), "bias": .bool(true)],
-        "lstm": ["layers": .int(1)], "gru": ["layers": .int(1)],
+        "lstm": ["layers": .int(1)], "gru": ["layers": .int(1)], "layernorm": ["eps": .float(1e-5)],
     ]
 
     /// With `compact`, settings at their defaults are left out (a pool's stride equal to
@@ -646,7 +648,8 @@ extension LayerDescription {
                           ("output-padding", .int(outputPadding)), ("bias", .bool(bias))])
         case let .upsample(scale): return entry([("scale", .int(scale))])
         case let .lstm(hidden, layers), let .gru(hidden, layers): return entry([("hidden", .int(hidden)), ("layers", .int(layers))])
-        case .flatten, .relu, .sigmoid, .tanh, .softmax, .logSoftmax, .lastTimeStep: return .string(kind)
+        case let .layerNorm(eps): return entry([("eps", .float(eps))])
+        case .flatten, .relu, .sigmoid, .tanh, .softmax, .logSoftmax, .lastTimeStep, .gelu: return .string(kind)
         case let .residual(layers): return .object([("residual", .array(layers.map { $0.value(compact: compact) }))])
         }
     }

@@ -120,6 +120,8 @@ private let repositoryRoot = URL(fileURLWithPath: #filePath)
             layers:
               - conv1d: {out: 4, kernel: 3, padding: 1}
               - lstm: {hidden: 16}
+              - layernorm: {eps: 0.0001}
+              - gelu
               - gru: {hidden: 6, layers: 2}
               - last-time-step
               - linear: {out: 3}
@@ -139,7 +141,7 @@ private let repositoryRoot = URL(fileURLWithPath: #filePath)
             #expect(try ModelDescription(yaml: extra.yaml) == extra)
             #expect(try JSONDecoder().decode(ModelDescription.self, from: JSONEncoder().encode(extra)) == extra)
         }
-        #expect(try sequence.checkShapes().inputs[[3]] == [4, 6] && decoder.checkShapes().inputs[[2]] == [3, 16, 16])
+        #expect(try sequence.checkShapes().inputs[[5]] == [4, 6] && decoder.checkShapes().inputs[[2]] == [3, 16, 16])
         #expect(kinds(d.layers + sequence.layers + decoder.layers) == Set(LayerDescription.kinds))
         let json = try JSONEncoder().encode(d)
         #expect(try JSONDecoder().decode(ModelDescription.self, from: json) == d)
