@@ -60,9 +60,11 @@ public enum CSVDataset {
                     DataError.csv(path: path, line: lineNumber,
                                   reason: "field 1 (label) '\(fieldText(buf, $0, end))' is not an integer")
                 }
-                guard label >= 0, label <= Double(Int32.max) else {
+                // strtol clamps a huge label to Int.max; the text is quoted, never the value,
+                // which may not fit an Int.
+                guard label >= 0, label < Double(Int32.max) else {
                     throw DataError.csv(path: path, line: lineNumber,
-                                        reason: "label \(Int(label)) is negative or too large")
+                                        reason: "label '\(fieldText(buf, lineStart, end))' is negative or larger than \(Int32.max - 1); labels are class indices")
                 }
                 if let k = classCount, Int(label) >= k {
                     throw DataError.csv(path: path, line: lineNumber,

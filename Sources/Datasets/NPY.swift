@@ -204,14 +204,14 @@ public enum NPY {
             throw fail("array is stored in Fortran (column-major) order; only C order is supported. "
                 + "Save it with numpy.save(path, numpy.ascontiguousarray(a))")
         }
-        var count = 1
-        for d in fields.shape {
-            let (p, o) = count.multipliedReportingOverflow(by: d)
-            guard !o else { throw fail("shape \(fields.shape) is too large") }
-            count = p
+        // Every size is overflow-checked: a header may claim any shape.
+        guard let count = checkedProduct(fields.shape),
+              case let (expected, overflow) = count.multipliedReportingOverflow(by: dtype.size), !overflow
+        else {
+            throw fail("shape \(fields.shape) of \(dtype.rawValue) needs more than \(Int.max) bytes, "
+                + "more than any machine can hold; the header is corrupt")
         }
         let payloadStart = headerStart + headerLength
-        let expected = count * dtype.size
         let found = data.count - payloadStart
         guard expected == found else {
             throw fail("shape \(fields.shape) of \(dtype.rawValue) needs \(expected) payload bytes, "
@@ -222,10 +222,12 @@ public enum NPY {
     }
 
     /// Extracts `descr`, `fortran_order` and `shape` from the Python dict literal header.
-    static func parseHeader(_ header: String, fail: (String) -> DataError) throws
+    static func parseHeader(_ fullHeader: String, fail: (String) -> DataError) throws
         -> (descr: String, fortranOrder: Bool, shape: [Int])
     {
-        func value(after key: String) -> Substring? {
+        // Messages quote the header; a corrupt one may be 4 GB of anything, so quote its start.
+        let header = fullHeader.count > 200 ? String(fullHeader.prefix(200)) + "..." : fullHeader
+        func valueIn(_ header: String, after key: String) -> Substring? {
             for quote in ["'", "\""] {
                 if let r = header.range(of: quote + key + quote) {
                     var rest = header[r.upperBound...].drop(while: { $0 == " " })
@@ -236,6 +238,7 @@ public enum NPY {
             }
             return nil
         }
+        func value(after key: String) -> Substring? { valueIn(fullHeader, after: key) }
         guard let d = value(after: "descr"), let q = d.first, q == "'" || q == "\"",
             let close = d.dropFirst().firstIndex(of: q)
         else { throw fail("header has no readable 'descr' entry: \(header)") }
@@ -247,7 +250,7 @@ public enum NPY {
         if f.hasPrefix("True") { fortran = true }
         else if f.hasPrefix("False") { fortran = false }
         else { throw fail("header's 'fortran_order' is neither True nor False: \(header)") }
-        guard let s = value(after: "shape"), s.first == "(", let end = s.firstIndex(of: ")") else {
+        guard let s = valueIn(fullHeader, after: "shape"), s.first == "(", let end = s.firstIndex(of: ")") else {
             throw fail("header has no readable 'shape' tuple: \(header)")
         }
         var shape = [Int]()
@@ -255,7 +258,8 @@ public enum NPY {
             let t = part.trimmingCharacters(in: " ")
             if t.isEmpty { continue }
             guard let v = Int(t.hasSuffix("L") ? String(t.dropLast()) : t), v >= 0 else {
-                throw fail("shape entry '\(t)' is not a non-negative integer: \(header)")
+                let quoted = t.count > 40 ? String(t.prefix(40)) + "..." : t
+                throw fail("shape entry '\(quoted)' is not a non-negative integer below 2^63: \(header)")
             }
             shape.append(v)
         }
@@ -306,28 +310,65 @@ public enum NPYDataset {
         }
         let trailing = x.shape.count == 1 ? [1] : Array(x.shape.dropFirst())
         let shape = sampleShape ?? trailing
-        guard shape.reduce(1, *) == trailing.reduce(1, *), shape.allSatisfy({ $0 > 0 }) else {
+        // With no samples the file's own count check passes for any trailing shape, so the
+        // sample size is checked here: (0, 2^40, 2^40) must not overflow below.
+        guard let sampleSize = checkedProduct(trailing) else {
             throw DataError.npy(
                 path: featuresPath,
-                reason: "samples have shape \(trailing) (\(trailing.reduce(1, *)) values) but the "
-                    + "requested sample shape \(shape) has \(shape.reduce(1, *)); pass a matching shape")
+                reason: "samples of shape \(trailing) would hold more than \(Int.max) values each; the header is corrupt")
+        }
+        guard checkedProduct(shape) == sampleSize, shape.allSatisfy({ $0 > 0 }) else {
+            throw DataError.npy(
+                path: featuresPath,
+                reason: "samples have shape \(trailing) (\(sampleSize) values) but the "
+                    + "requested sample shape \(shape) has \(checkedProduct(shape).map(String.init) ?? "too many"); pass a matching shape")
+        }
+        // Labels become Int32; the largest class count is Int32.max, so the largest label one less.
+        let largestLabel = Int64(Int32.max) - 1
+        if let i = rawLabels.firstIndex(where: { $0 < 0 || $0 > largestLabel }) {
+            throw DataError.npy(
+                path: labelsPath,
+                reason: "label \(rawLabels[i]) of sample \(i) is outside 0...\(largestLabel); labels are class indices")
         }
         let classes: Int
         if let k = classCount {
             guard k > 0 else { throw DataError.invalidDataset(reason: "class count \(k) must be positive") }
             classes = k
         } else {
-            classes = Int(max(0, rawLabels.max() ?? 0)) + 1
+            classes = Int(rawLabels.max() ?? 0) + 1
         }
         var labels = [Int32](repeating: 0, count: rawLabels.count)
         for (i, l) in rawLabels.enumerated() {
-            guard l >= 0 && l < Int64(classes) else {
+            guard l < Int64(classes) else {
                 throw DataError.labelOutOfRange(path: labelsPath, index: i, label: Int(l), classCount: classes)
             }
             labels[i] = Int32(l)
         }
+        let features = x.floats()
+        // A NaN or infinity in the input would make every replica's loss NaN at its first step.
+        if let i = features.firstIndex(where: { !$0.isFinite }) {
+            let what = features[i].isNaN ? "NaN" : "an infinity"
+            let original = x.dtype == .float64 ? " (a float64 value beyond Float's range becomes one)" : ""
+            throw DataError.npy(
+                path: featuresPath,
+                reason: "value \(i % max(1, sampleSize)) of sample \(i / max(1, sampleSize)) (element \(i)) is \(what)\(original); "
+                    + "features must be finite numbers: clean them with numpy.nan_to_num or drop the sample")
+        }
         return try Dataset(
             name: lastPathComponent(featuresPath), sampleShape: shape, classCount: classes,
-            features: x.floats(), labels: labels)
+            features: features, labels: labels)
     }
+}
+
+/// The product of `dimensions`, or nil when it overflows `Int` (or a dimension is negative).
+/// Every size read from a file header goes through this before any arithmetic.
+func checkedProduct(_ dimensions: [Int]) -> Int? {
+    var product = 1
+    for d in dimensions {
+        guard d >= 0 else { return nil }
+        let (p, overflow) = product.multipliedReportingOverflow(by: d)
+        if overflow { return nil }
+        product = p
+    }
+    return product
 }

@@ -82,47 +82,79 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable, Hashable {
 
     public init() {}
 
+    /// The largest values ``validate()`` accepts. Each is far beyond any real run and
+    /// small enough that the products the trainer forms from them (total steps, the global
+    /// batch, byte counts) cannot overflow an `Int`.
+    public enum Limits {
+        /// `epochs` at most 10^6.
+        public static let epochs = 1_000_000
+        /// `batchSize` and `evalBatchSize` at most 2^24 samples per rank.
+        public static let batchSize = 1 << 24
+        /// `accumulate` at most 2^20 local batches per step.
+        public static let accumulate = 1 << 20
+        /// `warmupSteps` and `maxSteps` at most 2^40.
+        public static let steps = 1 << 40
+        /// `bucketMB` at most 2^20 MiB (1 TiB).
+        public static let bucketMB = Double(1 << 20)
+        /// `syntheticCount` at most Int32.max - 1 samples (labels and indices are 32-bit).
+        public static let samples = Int(Int32.max) - 1
+    }
+
     /// Checks every value that can be checked without data; throws a message naming it.
-    public func validate() throws {
-        func fail(_ s: String) -> CollectiveError { CollectiveError(s) }
-        guard epochs >= 1 else { throw fail("--epochs \(epochs) must be at least 1") }
-        guard batchSize >= 1 else { throw fail("--batch-size \(batchSize) must be at least 1") }
-        guard learningRate.isFinite, learningRate > 0 else { throw fail("--lr \(learningRate) must be a positive number") }
-        guard momentum >= 0, momentum < 1 else { throw fail("--momentum \(momentum) must be in [0, 1)") }
-        guard weightDecay >= 0, weightDecay.isFinite else { throw fail("--weight-decay \(weightDecay) must be >= 0") }
+    /// `source` names where the values came from when that is not the command line
+    /// (e.g. a checkpoint's `state.json`), and the message then uses the field's name.
+    public func validate(source: String? = nil) throws {
+        func fail(_ flag: String, _ field: String, _ value: Any, _ rule: String) -> CollectiveError {
+            if let source { return CollectiveError("\(source): configuration '\(field)' is \(value) but \(rule); the file is corrupt or was edited") }
+            return CollectiveError("--\(flag) \(value): \(flag) \(rule)")
+        }
+        typealias L = Limits
+        guard (1...L.epochs).contains(epochs) else { throw fail("epochs", "epochs", epochs, "must be >= 1 and <= \(L.epochs)") }
+        guard (1...L.batchSize).contains(batchSize) else { throw fail("batch-size", "batchSize", batchSize, "must be >= 1 and <= \(L.batchSize)") }
+        guard learningRate.isFinite, learningRate > 0 else { throw fail("lr", "learningRate", learningRate, "must be a positive number") }
+        guard momentum >= 0, momentum < 1 else { throw fail("momentum", "momentum", momentum, "must be in [0, 1)") }
+        guard weightDecay >= 0, weightDecay.isFinite else { throw fail("weight-decay", "weightDecay", weightDecay, "must be >= 0") }
         if let loss, LossKind(rawValue: loss) == nil {
-            throw fail("--loss '\(loss)' is not known; use \(LossKind.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw fail("loss", "loss", "'\(loss)'", "is not known; use \(LossKind.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        guard ["sgd", "adamw"].contains(optimizer) else { throw fail("--optimizer '\(optimizer)' is not known; use sgd or adamw") }
-        guard warmupSteps >= 0 else { throw fail("--warmup-steps \(warmupSteps) must be >= 0") }
-        guard accumulate >= 1 else { throw fail("--accumulate \(accumulate) must be at least 1") }
+        guard ["sgd", "adamw"].contains(optimizer) else { throw fail("optimizer", "optimizer", "'\(optimizer)'", "is not known; use sgd or adamw") }
+        guard (0...L.steps).contains(warmupSteps) else { throw fail("warmup-steps", "warmupSteps", warmupSteps, "must be >= 0 and <= \(L.steps)") }
+        guard (1...L.accumulate).contains(accumulate) else { throw fail("accumulate", "accumulate", accumulate, "must be >= 1 and <= \(L.accumulate)") }
         guard ["fashion-mnist", "mnist", "csv", "npy", "synthetic"].contains(dataset) else {
-            throw fail("--dataset '\(dataset)' is not known; use fashion-mnist, csv, npy or synthetic")
+            throw fail("dataset", "dataset", "'\(dataset)'", "is not known; use fashion-mnist, csv, npy or synthetic")
         }
-        if let trainLimit, trainLimit < 1 { throw fail("--train-limit \(trainLimit) must be at least 1") }
-        if let testLimit, testLimit < 0 { throw fail("--test-limit \(testLimit) must be >= 0") }
-        if let maxSteps, maxSteps < 1 { throw fail("--max-steps \(maxSteps) must be at least 1") }
-        guard bucketMB > 0, bucketMB.isFinite else { throw fail("--bucket-mb \(bucketMB) must be positive") }
-        guard evalBatchSize >= 1 else { throw fail("--eval-batch-size \(evalBatchSize) must be at least 1") }
-        guard syntheticCount >= 1 else { throw fail("--synthetic-count \(syntheticCount) must be at least 1") }
+        if let trainLimit, trainLimit < 1 { throw fail("train-limit", "trainLimit", trainLimit, "must be >= 1") }
+        if let testLimit, testLimit < 0 { throw fail("test-limit", "testLimit", testLimit, "must be >= 0") }
+        if let maxSteps, !(1...L.steps).contains(maxSteps) { throw fail("max-steps", "maxSteps", maxSteps, "must be >= 1 and <= \(L.steps)") }
+        guard bucketMB.isFinite, bucketMB > 0, bucketMB <= L.bucketMB else {
+            throw fail("bucket-mb", "bucketMB", bucketMB, "must be positive and <= \(Int(L.bucketMB)) (1 TiB)")
+        }
+        guard (1...L.batchSize).contains(evalBatchSize) else { throw fail("eval-batch-size", "evalBatchSize", evalBatchSize, "must be >= 1 and <= \(L.batchSize)") }
+        guard (1...L.samples).contains(syntheticCount) else { throw fail("synthetic-count", "syntheticCount", syntheticCount, "must be >= 1 and <= \(L.samples)") }
         if let validationSplit {
-            guard validationSplit > 0, validationSplit < 1 else { throw fail("--validation-split \(validationSplit) must be between 0 and 1 (exclusive)") }
-            guard validationData == nil else { throw fail("give either --validation-split or --validation-data, not both") }
+            guard validationSplit > 0, validationSplit < 1 else { throw fail("validation-split", "validationSplit", validationSplit, "must be between 0 and 1 (exclusive)") }
+            guard validationData == nil else {
+                if let source { throw CollectiveError("\(source): configuration has both 'validationSplit' and 'validationData'; the file is corrupt or was edited") }
+                throw CollectiveError("give either --validation-split or --validation-data, not both")
+            }
         }
         if validationData != nil, !(dataset == "csv" || dataset == "npy") {
-            throw fail("--validation-data works with --dataset csv or npy; for \(dataset) use --validation-split")
+            throw fail("validation-data", "validationData", "given", "works with --dataset csv or npy; for \(dataset) use --validation-split")
         }
         if let clipGradNorm, !(clipGradNorm > 0 && clipGradNorm.isFinite) {
-            throw fail("--clip-grad-norm \(clipGradNorm) must be a positive number")
+            throw fail("clip-grad-norm", "clipGradNorm", clipGradNorm, "must be a positive number")
         }
-        if let earlyStopping, earlyStopping < 1 { throw fail("--early-stopping \(earlyStopping) must be at least 1 (epochs without improvement)") }
-        if let minDelta, !(minDelta >= 0 && minDelta.isFinite) { throw fail("--min-delta \(minDelta) must be >= 0") }
+        if let earlyStopping, !(1...L.epochs).contains(earlyStopping) {
+            throw fail("early-stopping", "earlyStopping", earlyStopping, "must be >= 1 and <= \(L.epochs) (epochs without improvement)")
+        }
+        if let minDelta, !(minDelta >= 0 && minDelta.isFinite) { throw fail("min-delta", "minDelta", minDelta, "must be >= 0") }
         if monitoredMetric.needsValidationSet, validationSplit == nil, validationData == nil,
            earlyStopping != nil || earlyStoppingMetric != nil {
-            throw fail("--early-stopping follows \(monitoredMetric.rawValue), which needs a validation set: add --validation-split F or --validation-data PATH, or choose --early-stopping-metric train-loss")
+            throw CollectiveError("--early-stopping follows \(monitoredMetric.rawValue), which needs a validation set: add --validation-split F or --validation-data PATH, or choose --early-stopping-metric train-loss")
         }
         if (dataset == "csv" || dataset == "npy"), data == nil {
-            throw fail("--dataset \(dataset) needs --data (a file for csv, a directory with train_x.npy, train_y.npy for npy)")
+            if let source { throw CollectiveError("\(source): configuration has dataset '\(dataset)' but no 'data' path; the file is corrupt or was edited") }
+            throw CollectiveError("--dataset \(dataset) needs --data (a file for csv, a directory with train_x.npy, train_y.npy for npy)")
         }
     }
 

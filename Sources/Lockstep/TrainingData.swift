@@ -1,5 +1,6 @@
 import Datasets
 import Foundation
+import NeuralNet
 
 /// The training and test sets a configuration names, loaded and normalised identically
 /// on every rank (each rank reads the files itself; no rank waits on another's I/O).
@@ -43,6 +44,10 @@ public struct TrainingData: Sendable {
             let shape = [1, 28, 28]
             // One draw split in two, so both halves share the class patterns.
             let testCount = max(1, c.syntheticCount / 5)
+            let what = "--synthetic-count \(c.syntheticCount): \(c.syntheticCount + testCount) samples of \(shape.reduce(1, *)) floats"
+            do {
+                try MemoryBudget.require(MemoryBudget.bytes(count: c.syntheticCount + testCount, of: shape.reduce(1, *) * MemoryLayout<Float>.stride, for: what), for: what)
+            } catch { throw CollectiveError(error) }
             let all = SyntheticDataset.make(count: c.syntheticCount + testCount, sampleShape: shape, classCount: 10, seed: c.seed)
             train = all.slice(0..<c.syntheticCount)
             test = all.slice(c.syntheticCount..<(c.syntheticCount + testCount))

@@ -20,16 +20,16 @@ struct AllreduceBench: ParsableCommand {
         discussion: "Run under mpirun, e.g. scripts/mpirun.sh -np 2 lockstep bench allreduce"
     )
 
-    @Option(help: "Smallest message in bytes.") var minBytes = 4 << 10
-    @Option(help: "Largest message in bytes.") var maxBytes = 64 << 20
-    @Option(help: "Alternating C/Swift rounds per size (the median is reported).") var rounds = 7
+    @Option(parsing: .unconditional, help: "Smallest message in bytes.") var minBytes = 4 << 10
+    @Option(parsing: .unconditional, help: "Largest message in bytes.") var maxBytes = 64 << 20
+    @Option(parsing: .unconditional, help: "Alternating C/Swift rounds per size (the median is reported).") var rounds = 7
     @Option(help: "Write the measurements as JSON to this file (rank 0).") var json: String?
 
     func validate() throws {
         guard minBytes >= 4, minBytes % 4 == 0 else { throw ValidationError("--min-bytes \(minBytes) must be a positive multiple of 4") }
         guard maxBytes >= minBytes else { throw ValidationError("--max-bytes \(maxBytes) must be at least --min-bytes \(minBytes)") }
         guard maxBytes <= 1 << 30 else { throw ValidationError("--max-bytes \(maxBytes) is above 1 GiB; the benchmark holds one buffer of that size per rank") }
-        guard rounds >= 1 else { throw ValidationError("--rounds \(rounds) must be at least 1") }
+        guard (1...10_000).contains(rounds) else { throw ValidationError("--rounds \(rounds): rounds must be >= 1 and <= 10000") }
     }
 
     func run() throws {
@@ -57,13 +57,15 @@ struct StepBench: ParsableCommand {
     )
 
     @Option(help: "Model preset or spec.") var model = "seed-mlp"
-    @Option(help: "Mini-batch size.") var batchSize = 64
-    @Option(help: "Seconds of timed steps.") var seconds = 5.0
+    @Option(parsing: .unconditional, help: "Mini-batch size.") var batchSize = 64
+    @Option(parsing: .unconditional, help: "Seconds of timed steps.") var seconds = 5.0
     @Flag(help: "Also print the median forward and backward time of each layer.") var layers = false
 
     func validate() throws {
-        guard batchSize >= 1 else { throw ValidationError("--batch-size \(batchSize) must be at least 1") }
-        guard seconds > 0 else { throw ValidationError("--seconds \(seconds) must be positive") }
+        guard (1...TrainingConfiguration.Limits.batchSize).contains(batchSize) else {
+            throw ValidationError("--batch-size \(batchSize): batch-size must be >= 1 and <= \(TrainingConfiguration.Limits.batchSize)")
+        }
+        guard seconds > 0, seconds <= 86_400 else { throw ValidationError("--seconds \(seconds): seconds must be positive and at most 86400") }
     }
 
     func run() throws {

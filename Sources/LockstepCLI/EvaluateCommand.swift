@@ -15,14 +15,17 @@ struct EvaluateCommand: ParsableCommand {
     @Argument(help: "A checkpoint directory, or a checkpoint store directory (its newest checkpoint).")
     var checkpoint: String
     @Option(help: "Test data location (default: the dataset the checkpoint was trained on).") var data: String?
-    @Option(help: "Samples per forward pass.") var batchSize = 500
-    @Option(help: "Evaluate only the first N test samples.") var limit: Int?
-    @Option(help: "BLAS threads per rank.") var threads = 1
+    @Option(parsing: .unconditional, help: "Samples per forward pass.") var batchSize = 500
+    @Option(parsing: .unconditional, help: "Evaluate only the first N test samples.") var limit: Int?
+    @Option(parsing: .unconditional, help: "BLAS threads per rank.") var threads = 1
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
-        guard batchSize >= 1 else { throw ValidationError("--batch-size \(batchSize) must be at least 1") }
-        if let limit, limit < 1 { throw ValidationError("--limit \(limit) must be at least 1") }
+        guard (1...TrainingConfiguration.Limits.batchSize).contains(batchSize) else {
+            throw ValidationError("--batch-size \(batchSize): batch-size must be >= 1 and <= \(TrainingConfiguration.Limits.batchSize)")
+        }
+        if let limit, limit < 1 { throw ValidationError("--limit \(limit): limit must be >= 1") }
+        guard (1...maximumThreads).contains(threads) else { throw ValidationError("--threads \(threads): threads must be >= 1 and <= \(maximumThreads)") }
     }
 
     func run() throws {

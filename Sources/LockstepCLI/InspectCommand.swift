@@ -22,7 +22,7 @@ struct InspectCommand: ParsableCommand {
     var model: String?
     @Flag(name: .customLong("description"), help: "Print only the model's description, as a model file (YAML).") var printDescription = false
     @Option(help: "Another checkpoint to compare parameters with.") var compare: String?
-    @Option(help: "With --compare: exit with status 1 if any parameter differs by more than this relative amount (|a-b| / max(|b|, 1e-3)).")
+    @Option(parsing: .unconditional, help: "With --compare: exit with status 1 if any parameter differs by more than this relative amount (|a-b| / max(|b|, 1e-3)).")
     var rtol: Double?
 
     func validate() throws {

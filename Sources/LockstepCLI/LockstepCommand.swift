@@ -16,12 +16,8 @@ struct LockstepCommand: ParsableCommand {
         subcommands: [TrainCommand.self, EvaluateCommand.self, PredictCommand.self, InspectCommand.self, BenchCommand.self]
     )
 
-    /// Parses the command line with `--resume auto` rewritten to `--resume-auto` (a flag
-    /// cannot take an optional value in ArgumentParser, and `--resume` alone must keep
-    /// its meaning), then runs the command.
-    static func main() {
-        main(resumeAutoRewritten(Array(CommandLine.arguments.dropFirst())))
-    }
+    // `main()` is in ErrorOutput.swift: it rewrites `--resume auto`, maps usage errors to
+    // one line and exit 2, and runs the command.
 }
 
 /// `arguments` with each `--resume auto` pair replaced by `--resume-auto`.

@@ -19,34 +19,34 @@ struct TrainingFlags: ParsableArguments {
     var dataset: String?
     @Option(help: "Data location: a directory of MNIST-style IDX files (default /usr/share/datasets/fashion-mnist), a CSV file or directory, or a directory of train_x.npy/train_y.npy.")
     var data: String?
-    @Option(help: "Epochs. (default: 5)") var epochs: Int?
-    @Option(help: "Mini-batch size per rank. (default: 64)") var batchSize: Int?
-    @Option(name: [.customLong("lr"), .customLong("learning-rate")], help: "Base learning rate. (default: 0.05)") var lr: Float?
+    @Option(parsing: .unconditional, help: "Epochs. (default: 5)") var epochs: Int?
+    @Option(parsing: .unconditional, help: "Mini-batch size per rank. (default: 64)") var batchSize: Int?
+    @Option(name: [.customLong("lr"), .customLong("learning-rate")], parsing: .unconditional, help: "Base learning rate. (default: 0.05)") var lr: Float?
     @Option(help: "Optimizer: sgd or adamw. (default: sgd)") var optimizer: String?
-    @Option(help: "SGD momentum. (default: 0.9)") var momentum: Float?
+    @Option(parsing: .unconditional, help: "SGD momentum. (default: 0.9)") var momentum: Float?
     @Flag(help: "Nesterov momentum.") var nesterov = false
-    @Option(help: "Weight decay. (default: 0.0005)") var weightDecay: Float?
+    @Option(parsing: .unconditional, help: "Weight decay. (default: 0.0005)") var weightDecay: Float?
     @Option(help: "LR schedule: constant, cosine, cosine:N, step:N:G, multistep:A,B:G, exp:G. (default: cosine over the run)")
     var schedule: String?
-    @Option(help: "Linear warm-up steps. (default: 0)") var warmupSteps: Int?
+    @Option(parsing: .unconditional, help: "Linear warm-up steps. (default: 0)") var warmupSteps: Int?
     @Flag(help: "Linear scaling rule: multiply the learning rate by the number of ranks.") var scaleLr = false
-    @Option(help: "Accumulate gradients over N local batches per step. (default: 1)") var accumulate: Int?
-    @Option(help: "Random seed. (default: 42)") var seed: UInt64?
+    @Option(parsing: .unconditional, help: "Accumulate gradients over N local batches per step. (default: 1)") var accumulate: Int?
+    @Option(parsing: .unconditional, help: "Random seed. (default: 42)") var seed: UInt64?
     @Flag(help: "Do not normalise inputs.") var noNormalize = false
-    @Option(help: "Use only the first N training samples.") var trainLimit: Int?
-    @Option(help: "Use only the first N test samples.") var testLimit: Int?
-    @Option(help: "Stop after N optimizer steps in total (the schedule still spans all epochs).") var maxSteps: Int?
-    @Option(help: "All-reduce bucket size in MiB. (default: 1)") var bucketMb: Double?
-    @Option(help: "Samples for --dataset synthetic. (default: 4096)") var syntheticCount: Int?
-    @Option(help: "Hold out this fraction of the training set (seeded, the same on every rank) as a validation set, evaluated every epoch.")
+    @Option(parsing: .unconditional, help: "Hold out this fraction of the training set (seeded, the same on every rank) as a validation set, evaluated every epoch.")
     var validationSplit: Double?
     @Option(help: "A separate validation set: a CSV file for --dataset csv; for npy a directory holding val_x.npy and val_y.npy.")
     var validationData: String?
-    @Option(help: "Stop when the monitored metric has not improved for N epochs in a row.") var earlyStopping: Int?
+    @Option(parsing: .unconditional, help: "Stop when the monitored metric has not improved for N epochs in a row.") var earlyStopping: Int?
     @Option(help: "What early stopping and DIR/best follow: val-loss, val-acc or train-loss. (default: val-loss)")
     var earlyStoppingMetric: MonitoredMetric?
-    @Option(help: "The smallest change of the monitored metric that counts as an improvement. (default: 0)") var minDelta: Double?
-    @Option(help: "Clip the gradients to this global L2 norm, computed on the summed gradients (PyTorch's clip_grad_norm_).")
+    @Option(parsing: .unconditional, help: "The smallest change of the monitored metric that counts as an improvement. (default: 0)") var minDelta: Double?
+    @Option(parsing: .unconditional, help: "Use only the first N training samples.") var trainLimit: Int?
+    @Option(parsing: .unconditional, help: "Use only the first N test samples.") var testLimit: Int?
+    @Option(parsing: .unconditional, help: "Stop after N optimizer steps in total (the schedule still spans all epochs).") var maxSteps: Int?
+    @Option(parsing: .unconditional, help: "All-reduce bucket size in MiB. (default: 1)") var bucketMb: Double?
+    @Option(parsing: .unconditional, help: "Samples for --dataset synthetic. (default: 4096)") var syntheticCount: Int?
+    @Option(parsing: .unconditional, help: "Clip the gradients to this global L2 norm, computed on the summed gradients (PyTorch's clip_grad_norm_).")
     var clipGradNorm: Float?
     @Flag(help: "Synchronised BatchNorm: normalise with the statistics of the global batch (all ranks'), all-reduced in forward and backward.")
     var syncBn = false
@@ -145,11 +145,11 @@ struct TrainCommand: ParsableCommand {
 
     @OptionGroup var flags: TrainingFlags
     @OptionGroup var logging: LoggingOptions
-    @Option(help: "BLAS threads per rank.") var threads = 1
+    @Option(parsing: .unconditional, help: "BLAS threads per rank.") var threads = 1
     @Option(help: "Directory for checkpoints (written by rank 0).") var checkpointDir: String?
-    @Option(help: "Checkpoint every N steps (0: at epoch ends only).") var checkpointEvery = 0
-    @Option(help: "Checkpoint every N epochs (0: at the end only).") var checkpointEveryEpochs = 1
-    @Option(help: "Keep the newest K checkpoints.") var keep = 3
+    @Option(parsing: .unconditional, help: "Checkpoint every N steps (0: at epoch ends only).") var checkpointEvery = 0
+    @Option(parsing: .unconditional, help: "Checkpoint every N epochs (0: at the end only).") var checkpointEveryEpochs = 1
+    @Option(parsing: .unconditional, help: "Keep the newest K checkpoints.") var keep = 3
     @Flag(help: "Continue from the newest complete checkpoint in --checkpoint-dir. '--resume auto': the same when there is one, else start fresh and say so (one command for the first start and every requeue).")
     var resume = false
     /// `--resume auto`, which ``LockstepCommand/main()`` rewrites to this flag (a flag
@@ -157,30 +157,35 @@ struct TrainCommand: ParsableCommand {
     @Flag(name: .customLong("resume-auto"), help: .hidden) var resumeAuto = false
     @Option(help: "Continue from this checkpoint directory (or store directory).") var resumeFrom: String?
     @Option(help: "Append JSON-lines metrics to this file (rank 0).") var metrics: String?
-    @Option(help: "Compare a checksum of every rank's parameters every N steps (0: off; with --allreduce shared the ranks share one copy).") var checkReplicas = 0
+    @Option(parsing: .unconditional, help: "Compare a checksum of every rank's parameters every N steps (0: off; with --allreduce shared the ranks share one copy).") var checkReplicas = 0
     @Option(help: "Write a Chrome-trace timeline (chrome://tracing, Perfetto) of every rank's forward, backward, bucket all-reduces and optimizer step.") var timeline: String?
-    @Option(help: "Steps the timeline records.") var timelineSteps = 50
+    @Option(parsing: .unconditional, help: "Steps the timeline records.") var timelineSteps = 50
     @Option(help: "Gradient all-reduce: auto (shared on one node, else overlap), overlap (non-blocking buckets during backward), blocking (one call after backward), shared (gradients summed and one copy of the parameters per node updated in shared memory, each rank its slice; across nodes, hierarchical: needs the same number of ranks on each node).")
     var allreduce: AllreduceMode = .auto
     @Option(help: "A step whose loss or summed gradients are NaN or infinite: stop (end the job with exit status 3, naming the step and the learning rate, writing no checkpoint from that state) or skip (drop the step: no update, optimizer state untouched; the batch counts as consumed; skips are counted in the metrics).")
     var onNonfinite: NonFinitePolicy = .stop
-    @Option(help: "With --on-nonfinite skip: stop (exit 3) after this many skipped steps in a row.") var maxSkippedSteps = 10
-    @Option(help: "Seconds a rank may wait for the others in one collective (gradient all-reduce, shared-memory barrier, evaluation) before the job is ended with exit status 4 and a line naming the step, the collective and the ranks that never arrived; a rank writing a checkpoint or evaluating counts as progress. 0: off.")
+    @Option(parsing: .unconditional, help: "With --on-nonfinite skip: stop (exit 3) after this many skipped steps in a row.") var maxSkippedSteps = 10
+    @Option(parsing: .unconditional, help: "Seconds a rank may wait for the others in one collective (gradient all-reduce, shared-memory barrier, evaluation) before the job is ended with exit status 4 and a line naming the step, the collective and the ranks that never arrived; a rank writing a checkpoint or evaluating counts as progress. 0: off.")
     var stallTimeout = 300.0
     @Option(help: .hidden) var injectSleep: String?
-    @Option(help: "When not on a terminal, print a progress line every N steps (0: per epoch).") var logEvery = 0
+    @Option(parsing: .unconditional, help: "When not on a terminal, print a progress line every N steps (0: per epoch).") var logEvery = 0
     @Option(help: "Progress display: auto (a live bar on a terminal, lines under mpirun or in a log), bar, lines.") var progress: ProgressMode = .auto
     @Flag(help: "Print only errors and the final line.") var quiet = false
 
     func validate() throws {
-        guard threads >= 1 else { throw ValidationError("--threads \(threads) must be at least 1") }
-        guard keep >= 1 else { throw ValidationError("--keep \(keep) must be at least 1") }
-        guard checkpointEvery >= 0 else { throw ValidationError("--checkpoint-every \(checkpointEvery) must be >= 0") }
-        guard checkpointEveryEpochs >= 0 else { throw ValidationError("--checkpoint-every-epochs \(checkpointEveryEpochs) must be >= 0") }
-        guard timelineSteps >= 1 else { throw ValidationError("--timeline-steps \(timelineSteps) must be at least 1") }
-        guard stallTimeout >= 0, stallTimeout.isFinite else { throw ValidationError("--stall-timeout \(stallTimeout) must be a number of seconds >= 0 (0: off)") }
-        guard maxSkippedSteps >= 1 else { throw ValidationError("--max-skipped-steps \(maxSkippedSteps) must be at least 1") }
-        guard checkReplicas >= 0 else { throw ValidationError("--check-replicas \(checkReplicas) must be >= 0") }
+        guard (1...maximumThreads).contains(threads) else { throw ValidationError("--threads \(threads): threads must be >= 1 and <= \(maximumThreads)") }
+        guard keep >= 1 else { throw ValidationError("--keep \(keep): keep must be >= 1") }
+        guard checkpointEvery >= 0 else { throw ValidationError("--checkpoint-every \(checkpointEvery): checkpoint-every must be >= 0") }
+        guard checkpointEveryEpochs >= 0 else { throw ValidationError("--checkpoint-every-epochs \(checkpointEveryEpochs): checkpoint-every-epochs must be >= 0") }
+        // The timeline holds a few events per bucket for each recorded step.
+        guard (1...1_000_000).contains(timelineSteps) else { throw ValidationError("--timeline-steps \(timelineSteps): timeline-steps must be >= 1 and <= 1000000") }
+        guard checkReplicas >= 0 else { throw ValidationError("--check-replicas \(checkReplicas): check-replicas must be >= 0") }
+        guard logEvery >= 0 else { throw ValidationError("--log-every \(logEvery): log-every must be >= 0") }
+        // A year is beyond any collective; the bound keeps the deadline arithmetic finite.
+        guard stallTimeout >= 0, stallTimeout <= 31_536_000 else {
+            throw ValidationError("--stall-timeout \(stallTimeout): stall-timeout must be a number of seconds >= 0 and <= 31536000 (0: off)")
+        }
+        guard maxSkippedSteps >= 1 else { throw ValidationError("--max-skipped-steps \(maxSkippedSteps): max-skipped-steps must be >= 1") }
         if resume && checkpointDir == nil { throw ValidationError("--resume needs --checkpoint-dir (or use --resume-from PATH)") }
         if resumeAuto && checkpointDir == nil { throw ValidationError("--resume auto needs --checkpoint-dir, the directory to continue from or start in") }
         if resumeAuto && (resume || resumeFrom != nil) { throw ValidationError("--resume auto goes alone: not with --resume or --resume-from") }
@@ -271,3 +276,7 @@ extension AllreduceMode: ExpressibleByArgument {}
 
 extension MonitoredMetric: ExpressibleByArgument {}
 extension NonFinitePolicy: ExpressibleByArgument {}
+
+/// The most BLAS threads a rank may ask for (OpenBLAS counts them in 32 bits; no machine
+/// has more cores than this).
+let maximumThreads = 4096

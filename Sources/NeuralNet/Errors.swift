@@ -21,6 +21,9 @@ public enum NeuralNetError: Error, LocalizedError, Equatable {
     case inputShapeMismatch(expected: [Int], got: [Int])
     /// An element of an ``Embedding``'s input that is not a token id in `0..<count`.
     case tokenOutOfRange(value: Float, position: Int, count: Int)
+    /// Something that would need more memory than this machine has (`bytes` nil: more than
+    /// `Int.max` bytes, which no machine has); see ``MemoryBudget``.
+    case tooLarge(what: String, bytes: Int?, available: Int)
 
     /// The message: what was wrong and what to do.
     public var errorDescription: String? {
@@ -33,6 +36,10 @@ public enum NeuralNetError: Error, LocalizedError, Equatable {
             return "invalid \(name) \(value): it must be \(expected)"
         case let .malformedSchedule(text, reason):
             return "malformed learning-rate schedule \"\(text)\": \(reason); use constant, step:STEPS:GAMMA, multistep:M1,M2:GAMMA, exp:GAMMA or cosine:TOTAL[:MIN_LR]"
+        case let .tooLarge(what, bytes, available):
+            let size = bytes.map { "needs \(MemoryBudget.describe($0))" } ?? "needs more than 8 EiB"
+            let memory = available == Int.max ? "" : " (this machine has \(MemoryBudget.describe(available)))"
+            return "\(what) \(size), more memory than the machine holds\(memory); choose a smaller size"
         case let .inputShapeMismatch(expected, got):
             return "input shape \(got) does not fit the model, which takes per-sample shape \(expected) (batch shape [N] + \(expected)); reshape the data or pick another model"
         case let .tokenOutOfRange(value, position, count):

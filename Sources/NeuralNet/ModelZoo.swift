@@ -121,11 +121,13 @@ public enum ModelZoo {
             switch kind {
             case "mlp":
                 guard sizes.count >= 2 else { throw NeuralNetError.malformedSpec(text, reason: "an MLP needs at least two sizes") }
+                try checkFits(sizes, spec: text)
                 return mlp(sizes, activation: activation)
             case "sigmoid-net":
                 guard sizes.count == 3 else {
                     throw NeuralNetError.malformedSpec(text, reason: "sigmoid-net takes exactly D_in,H,D_out")
                 }
+                try checkFits(sizes, spec: text)
                 return ModelDescription(input: [sizes[0]], loss: LossKind.mse.rawValue, layers: [
                     .linear(LinearDescription(out: sizes[1])), .sigmoid, .linear(LinearDescription(out: sizes[2])), .sigmoid,
                 ])
@@ -134,6 +136,29 @@ public enum ModelZoo {
             }
         }
         throw NeuralNetError.unknownModel(text, known: presetNames)
+    }
+
+    /// Bytes a training replica holds per parameter: the parameter, its gradient and up to
+    /// two optimizer state values (AdamW), all Float.
+    static let bytesPerTrainedParameter = 4 * MemoryLayout<Float>.stride
+
+    /// Refuses a spec of fully connected layers that no machine could train: a size BLAS
+    /// cannot take (it counts in 32 bits), or parameters (overflow-checked) whose training
+    /// state exceeds this machine's memory.
+    private static func checkFits(_ sizes: [Int], spec: String) throws {
+        if let big = sizes.first(where: { $0 > Int(Int32.max) }) {
+            throw NeuralNetError.malformedSpec(spec, reason: "layer size \(big) exceeds \(Int32.max), the largest size BLAS takes")
+        }
+        var parameters = 0
+        for i in 0..<(sizes.count - 1) {
+            // Linear(in, out): in * out weights + out biases. Every size is below 2^31, so one
+            // product fits an Int; the sum is checked.
+            let (sum, overflow) = parameters.addingReportingOverflow(sizes[i] * sizes[i + 1] + sizes[i + 1])
+            guard !overflow else { throw NeuralNetError.tooLarge(what: "model \(spec)", bytes: nil, available: MemoryBudget.physicalBytes) }
+            parameters = sum
+        }
+        let what = "model \(spec) has \(parameters) parameters; with gradients and optimizer state it"
+        try MemoryBudget.require(MemoryBudget.bytes(count: parameters, of: bytesPerTrainedParameter, for: what), for: what)
     }
 
     private static func parseSizes(_ list: String, spec: String) throws -> [Int] {
