@@ -26,6 +26,24 @@ expect_error() {
     else ok "$name"; fi
 }
 
+# expect_user_error NAME PATTERN CMD... : the contract for bad input. CMD must exit with
+# status 2 within 120 s, print exactly one line on stderr (from one rank, even under
+# mpirun), without control characters, matching PATTERN; never a crash or a backtrace.
+# Under mpirun, only lockstep's lines count (mpirun adds its own notice of the exit code).
+expect_user_error() {
+    local name=$1 pattern=$2; shift 2
+    local err status lines
+    err=$(timeout 120 "$@" 2>&1 >/dev/null); status=$?
+    if [ "$1" = bash ] && [ "$2" = "$mpirun_sh" ]; then err=$(grep -v -e '^---*$' -e '^$' <<<"$err" | grep -e 'lockstep' -e 'rror' -e 'signal'); fi
+    lines=$(printf '%s' "$err" | grep -c '')
+    if [ $status -eq 124 ]; then bad "$name (hung: killed after 120 s)" "$err"
+    elif [ $status -ne 2 ]; then bad "$name (exit $status, expected 2)" "$err"
+    elif [ "$lines" -ne 1 ]; then bad "$name ($lines lines on stderr, expected 1)" "$err"
+    elif LC_ALL=C grep -q '[[:cntrl:]]' <<<"$err"; then bad "$name (control characters on stderr)" "$(cat -v <<<"$err")"
+    elif ! grep -qE -- "$pattern" <<<"$err"; then bad "$name (message lacks /$pattern/)" "$err"
+    else ok "$name"; fi
+}
+
 small=(--dataset synthetic --synthetic-count 512 --model mlp:784,32,10 --batch-size 32 --progress lines)
 
 # --- flags and configuration -------------------------------------------------------
@@ -415,6 +433,97 @@ if "$venv/bin/python" -c "import safetensors, numpy" 2>/dev/null; then
 else
     echo "skip  safetensors check in Python: could not install the 'safetensors' package from PyPI"
 fi
+
+# --- hostile input: every value from outside is range-checked (each of these once crashed) --
+expect_user_error "--epochs 2^63-1 is refused" "epochs must be >= 1 and <= 1000000" "$bin" train "${small[@]}" --epochs 9223372036854775807
+expect_user_error "--epochs -1 reaches the range check" "epochs must be >= 1" "$bin" train "${small[@]}" --epochs -1
+expect_user_error "--accumulate 2^62 is refused" "accumulate must be" "$bin" train "${small[@]}" --accumulate 4611686018427387904
+expect_user_error "--bucket-mb 1e300 is refused" "bucket-mb must be" "$bin" train "${small[@]}" --bucket-mb 1e300
+expect_user_error "--model mlp:784,99999999999,10 is refused" "layer size 99999999999" "$bin" train "${small[@]}" --model mlp:784,99999999999,10
+expect_user_error "a model too large for memory is refused with its size" "needs [0-9.]+ TiB" "$bin" train "${small[@]}" --model mlp:784,2000000000,10
+expect_user_error "--synthetic-count 2^62 is refused" "synthetic-count must be" "$bin" train "${small[@]}" --synthetic-count 4611686018427387904
+printf 'epochs: 9223372036854775807\n' > "$work/epochs.yaml"
+expect_user_error "epochs: 2^63-1 in a YAML config is refused" "epochs must be" "$bin" train "${small[@]}" --config "$work/epochs.yaml"
+printf 'bucket-mb: 1e300\n' > "$work/bucket.yaml"
+expect_user_error "bucket-mb: 1e300 in a YAML config is refused" "bucket-mb must be" "$bin" train "${small[@]}" --config "$work/bucket.yaml"
+expect_user_error "an unknown flag: one line, exit 2 (not ArgumentParser's 64 and usage)" "Unknown option '--no-such-flag'" "$bin" train --no-such-flag
+expect_user_error "a flag without its value: one line, exit 2" "Missing value for '--epochs" "$bin" train --epochs
+expect_user_error "a malformed value: one line, exit 2" "--batch-size" "$bin" train --batch-size many
+expect_user_error "a negative --threads reaches the range check" "threads must be >= 1" "$bin" train --threads -3
+expect_user_error "an unknown flag under mpirun -np 2: one line from rank 0" "Unknown option" bash "$mpirun_sh" -np 2 "$bin" train --no-such-flag
+expect_user_error "a bad value under mpirun -np 2: one line from rank 0" "epochs must be" bash "$mpirun_sh" -np 2 "$bin" train "${small[@]}" --epochs 0
+mkdir -p "$work/npylabel"
+python3 - "$work/npylabel" <<'PY'
+import struct, sys
+def npy(path, descr, shape, payload):
+    header = "{'descr': '%s', 'fortran_order': False, 'shape': %s, }" % (descr, shape)
+    header += " " * ((64 - (10 + len(header) + 1) % 64) % 64) + "\n"
+    open(path, "wb").write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode() + payload)
+d = sys.argv[1]
+npy(d + "/train_x.npy", "<f4", "(2, 4)", struct.pack("<8f", *[0.5] * 8))
+npy(d + "/train_y.npy", "<i8", "(2,)", struct.pack("<2q", 1, 2**63 - 1))
+PY
+expect_user_error "an NPY label of Int64.max is refused, naming the file" "train_y.npy.*label 9223372036854775807" "$bin" train --dataset npy --data "$work/npylabel" --model mlp:4,8,2
+printf '0,1,2\n99999999999999999999,3,4\n' > "$work/biglabel.csv"
+expect_user_error "a CSV label of 99999999999999999999 is refused with its line" "line 2.*99999999999999999999" "$bin" train --dataset csv --data "$work/biglabel.csv" --model mlp:2,4,2
+printf '0,1,2\n\033[31m\001\002,3,4\n' > "$work/binary.csv"
+expect_user_error "bytes echoed from a binary file are escaped" 'x1B' "$bin" train --dataset csv --data "$work/binary.csv" --model mlp:2,4,2
+
+# Checkpoints edited by hand: state.json field by field, a relabelled dtype, NaN weights.
+good="$work/goodck"
+timeout 120 "$bin" train "${small[@]}" --epochs 2 --checkpoint-every 3 --checkpoint-dir "$good" --quiet > /dev/null 2>&1
+goodck="$good/$(cat "$good/latest")"
+# tamper SRC DST MODE ARGS: copies checkpoint SRC to DST and edits it; tensor edits update
+# the SHA-256 recorded in state.json, so that only the new checks can catch them.
+tamper() {
+    rm -rf "$2"; cp -r "$1" "$2"
+    python3 - "$2" "${@:3}" <<'PY'
+import hashlib, json, math, struct, sys
+d, mode, args = sys.argv[1], sys.argv[2], sys.argv[3:]
+state = json.load(open(d + "/state.json"))
+if mode == "state":            # state KEY.PATH JSON-VALUE
+    node = state; keys = args[0].split(".")
+    for k in keys[:-1]: node = node[k]
+    node[keys[-1]] = json.loads(args[1])
+else:
+    p = d + "/model.safetensors"; b = bytearray(open(p, "rb").read())
+    n = struct.unpack("<Q", b[:8])[0]; header = json.loads(b[8:8 + n])
+    if mode == "dtype":        # dtype TENSOR NEW: relabel a tensor (same byte size)
+        header[args[0]]["dtype"] = args[1]
+        text = json.dumps(header, separators=(",", ":")).encode(); text += b" " * (n - len(text))
+        assert len(text) == n; b[8:8 + n] = text
+    elif mode == "nan":        # nan TENSOR INDEX: write a NaN into an F32 tensor
+        off = 8 + n + header[args[0]]["data_offsets"][0] + 4 * int(args[1])
+        b[off:off + 4] = struct.pack("<f", math.nan)
+    open(p, "wb").write(bytes(b))
+    state["files"]["model.safetensors"] = hashlib.sha256(bytes(b)).hexdigest()
+json.dump(state, open(d + "/state.json", "w"), indent=2)
+PY
+}
+tamper "$goodck" "$work/t1" state step -1
+expect_user_error "state.json step -1 is refused by --resume-from" "'step' is -1" "$bin" train "${small[@]}" --epochs 3 --resume-from "$work/t1"
+tamper "$goodck" "$work/t2" state configuration.model '"mlp:2147483648,16,10"'
+expect_user_error "state.json model mlp:2147483648,16,10 is refused by evaluate" "2147483648" "$bin" evaluate "$work/t2"
+for edit in "worldSize 0" "configuration.batchSize 0" "epoch 4611686018427387904" "stepInEpoch 1000000000" "configuration.epochs 9223372036854775807" "configuration.bucketMB 1e300" "rngState []" "extra.samples_in_epoch \"7\""; do
+    set -- $edit
+    tamper "$goodck" "$work/t3" state "$1" "$2"
+    field=${1##*.}
+    expect_user_error "state.json $1 = $2 is refused by evaluate" "'($field|[a-zA-Z.]+)' " "$bin" evaluate "$work/t3"
+    expect_user_error "state.json $1 = $2 is refused by --resume-from" "cannot resume" "$bin" train "${small[@]}" --epochs 3 --resume-from "$work/t3"
+done
+tamper "$goodck" "$work/t4" dtype 0.weight I32
+expect_user_error "an F32 tensor relabelled I32 (hash updated) is refused" "0.weight' has dtype I32 but the model stores F32" "$bin" evaluate "$work/t4"
+expect_user_error "an F32 tensor relabelled I32 is refused by --resume-from" "dtype I32" "$bin" train "${small[@]}" --epochs 3 --resume-from "$work/t4"
+tamper "$goodck" "$work/t5" nan 2.weight 7
+expect_user_error "NaN weights are refused by evaluate" "2.weight' holds nan at index 7" "$bin" evaluate "$work/t5"
+expect_user_error "NaN weights are refused by --resume-from" "holds nan" "$bin" train "${small[@]}" --epochs 3 --resume-from "$work/t5"
+expect_user_error "NaN weights are refused by inspect" "holds nan" "$bin" inspect "$work/t5"
+out=$(timeout 120 "$bin" evaluate "$work/t5" --allow-nonfinite-checkpoint 2>&1)
+if [ $? -eq 0 ] && grep -q "accuracy" <<<"$out"; then ok "--allow-nonfinite-checkpoint loads NaN weights on request"; else bad "--allow-nonfinite-checkpoint" "$out"; fi
+out=$(timeout 120 "$bin" inspect "$work/t5" --allow-nonfinite-checkpoint 2>&1)
+if [ $? -eq 0 ] && grep -q "^  1 non-finite values" <<<"$out"; then ok "inspect --allow-nonfinite-checkpoint counts the NaN"; else bad "inspect --allow-nonfinite-checkpoint" "$out"; fi
+out=$(timeout 120 "$bin" evaluate "$goodck" 2>&1)
+if [ $? -eq 0 ]; then ok "the untouched checkpoint passes every check"; else bad "the untouched checkpoint passes every check" "$out"; fi
 
 echo "cli: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -64,6 +64,13 @@ public enum CheckpointError: Error, LocalizedError, Sendable, Equatable {
     case missingHash(path: String, file: String)
     /// A tensor file's SHA-256 differs from the one recorded in `state.json`.
     case hashMismatch(path: String, file: String, expected: String, actual: String)
+    /// A field of `state.json` is out of range or inconsistent with another field or with
+    /// the tensor files.
+    case invalidState(path: String, field: String, reason: String)
+    /// A tensor's dtype is not the one the model stores there (e.g. I32 where it keeps F32).
+    case dtypeMismatch(file: String, tensor: String, expected: SafeTensorsDType, found: SafeTensorsDType)
+    /// A tensor holds NaN or an infinity.
+    case nonFiniteValue(file: String, tensor: String, index: Int, count: Int, value: Float)
     /// The checkpoint's tensors do not match the model's names and shapes.
     case modelMismatch(file: String, missing: [TensorShapeMismatch], unexpected: [TensorShapeMismatch], wrongShape: [TensorShapeMismatch])
     /// Two checkpoints compared tensor by tensor hold different tensors.
@@ -114,6 +121,12 @@ public enum CheckpointError: Error, LocalizedError, Sendable, Equatable {
             return "\(path): '\(file)' has SHA-256 \(actual) but state.json records \(expected); the checkpoint is corrupt — load an earlier checkpoint."
         case let .notComparable(reason):
             return reason
+        case let .invalidState(path, field, reason):
+            return "\(path): '\(field)' \(reason); the checkpoint is corrupt or was edited — load an earlier checkpoint."
+        case let .dtypeMismatch(file, tensor, expected, found):
+            return "\(file): tensor '\(tensor)' has dtype \(found.rawValue) but the model stores \(expected.rawValue) there; the checkpoint is corrupt or from another program — load an earlier checkpoint."
+        case let .nonFiniteValue(file, tensor, index, count, value):
+            return "\(file): tensor '\(tensor)' holds \(value) at index \(index)\(count > 1 ? " (\(count) non-finite values in all)" : ""); the run that wrote it had diverged — load an earlier checkpoint, or pass --allow-nonfinite-checkpoint to load it anyway."
         case let .modelMismatch(file, missing, unexpected, wrongShape):
             var parts: [String] = []
             if !missing.isEmpty {

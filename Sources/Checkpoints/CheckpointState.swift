@@ -70,3 +70,27 @@ public struct CheckpointState<Configuration: Codable & Sendable & Equatable>: Co
         self.extra = extra
     }
 }
+
+extension CheckpointState {
+    /// Checks the fields every checkpoint must satisfy, whatever its configuration:
+    /// `step`, `epoch` and `stepInEpoch` are non-negative, every finished epoch took at
+    /// least one step (`epoch + stepInEpoch <= step`), `worldSize` is at least 1, and the
+    /// recorded file hashes are 64 hex digits. Throws ``CheckpointError/invalidState(path:field:reason:)``.
+    /// (The configuration's own ranges are the caller's to check.)
+    public func validate(path: String) throws {
+        func fail(_ field: String, _ reason: String) -> CheckpointError { .invalidState(path: path, field: field, reason: reason) }
+        guard step >= 0 else { throw fail("step", "is \(step) but must be >= 0") }
+        guard epoch >= 0 else { throw fail("epoch", "is \(epoch) but must be >= 0") }
+        guard stepInEpoch >= 0 else { throw fail("stepInEpoch", "is \(stepInEpoch) but must be >= 0") }
+        let (finished, overflow) = epoch.addingReportingOverflow(stepInEpoch)
+        guard !overflow, finished <= step else {
+            throw fail("epoch", "is \(epoch) with stepInEpoch \(stepInEpoch), more than the \(step) steps taken (every epoch takes at least one)")
+        }
+        guard worldSize >= 1 else { throw fail("worldSize", "is \(worldSize) but must be >= 1") }
+        for (file, hash) in files.sorted(by: { $0.key < $1.key }) {
+            guard hash.utf8.count == 64, hash.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0 | 0x20) }) else {
+                throw fail("files", "records '\(hash.prefix(80))' for \(file), which is not a SHA-256 (64 hex digits)")
+            }
+        }
+    }
+}

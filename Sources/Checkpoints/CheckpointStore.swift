@@ -181,7 +181,8 @@ public struct CheckpointStore: Sendable {
     ///
     /// `path` is a checkpoint directory, or a store directory (its latest checkpoint is
     /// loaded). Checks, in order: the three files exist; `state.json` decodes and has a
-    /// supported `formatVersion`; each tensor file's SHA-256 equals the one in
+    /// supported `formatVersion` and valid fields (``CheckpointState/validate(path:)``);
+    /// each tensor file's SHA-256 equals the one in
     /// `state.json`; both safetensors files parse and validate. Every failure is a thrown
     /// ``CheckpointError`` naming the file.
     public static func load<C: Codable & Sendable & Equatable>(path: String, as: C.Type) throws -> LoadedCheckpoint<C> {
@@ -212,6 +213,7 @@ public struct CheckpointStore: Sendable {
         } catch let error as DecodingError {
             throw CheckpointError.stateUnreadable(path: statePath, reason: SafeTensors.describe(error))
         }
+        try state.validate(path: statePath)
 
         var parsed: [[String: TensorRecord]] = []
         var metadata: [String: String] = [:]
@@ -255,6 +257,31 @@ public struct CheckpointStore: Sendable {
             .map { TensorShapeMismatch(name: $0.name, expected: nil, found: $0.shape) }
         if !missing.isEmpty || !unexpected.isEmpty || !wrongShape.isEmpty {
             throw CheckpointError.modelMismatch(file: file, missing: missing, unexpected: unexpected, wrongShape: wrongShape)
+        }
+    }
+
+    /// As ``verifyShapes(_:expected:file:)``, and then checks each tensor's dtype:
+    /// throws ``CheckpointError/dtypeMismatch(file:tensor:expected:found:)`` for the first
+    /// tensor stored with another dtype than the model keeps (an F32 weight relabelled
+    /// I32 has the same size, so only its dtype tells).
+    public static func verifyTensors(
+        _ loaded: [String: TensorRecord], expected: [(name: String, shape: [Int], dtype: SafeTensorsDType)], file: String
+    ) throws {
+        try verifyShapes(loaded, expected: expected.map { ($0.name, $0.shape) }, file: file)
+        for tensor in expected where loaded[tensor.name]!.dtype != tensor.dtype {
+            throw CheckpointError.dtypeMismatch(file: file, tensor: tensor.name, expected: tensor.dtype, found: loaded[tensor.name]!.dtype)
+        }
+    }
+
+    /// Throws ``CheckpointError/nonFiniteValue(file:tensor:index:count:value:)`` for the
+    /// first tensor (in name order) holding NaN or an infinity, naming the first index and
+    /// how many such values it holds.
+    public static func verifyFinite(_ loaded: [String: TensorRecord], file: String) throws {
+        for name in loaded.keys.sorted() {
+            let values = loaded[name]!.values
+            guard let first = values.firstIndex(where: { !$0.isFinite }) else { continue }
+            let count = values[first...].reduce(0) { $0 + ($1.isFinite ? 0 : 1) }
+            throw CheckpointError.nonFiniteValue(file: file, tensor: name, index: first, count: count, value: values[first])
         }
     }
 

@@ -17,9 +17,11 @@ public enum ModelTensors {
             }
     }
 
-    /// The names and shapes a checkpoint of this model must hold.
-    public static func layout(_ arena: ParameterArena) -> [(name: String, shape: [Int])] {
-        (arena.views + arena.bufferViews).map { ($0.name, $0.shape) }
+    /// The names, shapes and dtypes a checkpoint of this model must hold (F32, and I64 for
+    /// integer buffers such as `num_batches_tracked`).
+    public static func layout(_ arena: ParameterArena) -> [(name: String, shape: [Int], dtype: SafeTensorsDType)] {
+        arena.views.map { ($0.name, $0.shape, SafeTensorsDType.f32) }
+            + arena.bufferViews.map { ($0.name, $0.shape, $0.isInteger ? SafeTensorsDType.i64 : .f32) }
     }
 
     /// Optimizer state under the parameters' names (one state buffer, e.g. SGD's
@@ -35,9 +37,11 @@ public enum ModelTensors {
         }
     }
 
-    /// Copies checkpoint tensors into the arena after checking names and shapes.
-    public static func restore(_ records: [String: TensorRecord], into arena: ParameterArena, file: String) throws {
-        try CheckpointStore.verifyShapes(records, expected: layout(arena), file: file)
+    /// Copies checkpoint tensors into the arena after checking names, shapes and dtypes,
+    /// and (unless `allowNonFinite`) that every value is finite.
+    public static func restore(_ records: [String: TensorRecord], into arena: ParameterArena, file: String, allowNonFinite: Bool = false) throws {
+        try CheckpointStore.verifyTensors(records, expected: layout(arena), file: file)
+        if !allowNonFinite { try CheckpointStore.verifyFinite(records, file: file) }
         for view in arena.views { copy(records[view.name]!.values, into: arena.parameters, at: view.offset) }
         for view in arena.bufferViews { copy(records[view.name]!.values, into: arena.buffers, at: view.offset) }
     }
@@ -105,8 +109,10 @@ extension Trainer {
         let c = configuration
         let loadedFrom: (position: [Int], path: String, extra: [String: String])? = try Collective.onRoot(world) {
             let loaded: LoadedCheckpoint<TrainingConfiguration>
-            do { loaded = try CheckpointStore.load(path: path, as: TrainingConfiguration.self) }
-            catch { throw CollectiveError("cannot resume from \(path): \(error.userMessage)") }
+            do {
+                loaded = try CheckpointStore.load(path: path, as: TrainingConfiguration.self)
+                try loaded.validateTraining()
+            } catch { throw CollectiveError("cannot resume from \(path): \(error.userMessage)") }
             let saved = loaded.state.configuration
             let savedModel: ModelDescription
             do { savedModel = try saved.resolvedModelDescription() }
@@ -121,15 +127,21 @@ extension Trainer {
             for (name, a, b) in [("optimizer", saved.optimizer, c.optimizer), ("dataset", saved.dataset, c.dataset), ("loss", savedLoss, loss)] where a != b {
                 throw CollectiveError("cannot resume from \(loaded.path): it was trained with \(name) '\(a)' but this run uses '\(b)'; pass the same --\(name) or start a fresh run")
             }
-            try ModelTensors.restore(loaded.model, into: model.arena, file: loaded.path + "/model.safetensors")
+            try loaded.verifyParameterCount(model.parameterCount)
+            try ModelTensors.restore(loaded.model, into: model.arena, file: loaded.path + "/model.safetensors", allowNonFinite: options.allowNonFiniteCheckpoint)
             let sources = ModelTensors.optimizerSources(optimizer, model.arena)
-            try CheckpointStore.verifyShapes(loaded.optimizer, expected: sources.map { ($0.name, $0.shape) }, file: loaded.path + "/optimizer.safetensors")
+            let optimizerFile = loaded.path + "/optimizer.safetensors"
+            try CheckpointStore.verifyTensors(loaded.optimizer, expected: sources.map { ($0.name, $0.shape, $0.dtype) }, file: optimizerFile)
+            if !options.allowNonFiniteCheckpoint { try CheckpointStore.verifyFinite(loaded.optimizer, file: optimizerFile) }
             for source in sources {
                 let dst = UnsafeMutableBufferPointer(mutating: source.values)
                 ModelTensors.copy(loaded.optimizer[source.name]!.values, into: dst, at: 0)
             }
             // Position: samples consumed in the epoch carry over even if the global batch changed.
             let samplesInEpoch = Int(loaded.state.extra["samples_in_epoch"] ?? "") ?? 0
+            guard samplesInEpoch <= data.train.count else {
+                throw CollectiveError("cannot resume from \(loaded.path): it stopped \(samplesInEpoch) samples into an epoch but this run's training set holds \(data.train.count); resume with the data it was trained on")
+            }
             let globalBatch = c.batchSize * world.size * c.accumulate
             let optimizerSteps = Int(loaded.state.extra["optimizer_steps"] ?? "") ?? loaded.state.step
             return ([loaded.state.step, loaded.state.epoch, samplesInEpoch / globalBatch, optimizerSteps], loaded.path, loaded.state.extra)
@@ -170,9 +182,10 @@ public struct CheckpointedModel {
     /// Loads and verifies a checkpoint (a checkpoint directory, or a store directory for
     /// its newest), rebuilds its model from the description it stores (or, for a checkpoint
     /// written before model files, the preset or spec it names) and fills in its
-    /// parameters and buffers.
-    public static func load(_ path: String) throws -> CheckpointedModel {
+    /// parameters and buffers. Non-finite weights are refused unless `allowNonFinite`.
+    public static func load(_ path: String, allowNonFinite: Bool = false) throws -> CheckpointedModel {
         let loaded = try CheckpointStore.load(path: path, as: TrainingConfiguration.self)
+        try loaded.validateTraining()
         var state = loaded.state
         // Checkpoints from before the loss was a setting were trained with cross-entropy.
         if state.configuration.loss == nil { state.configuration.loss = LossKind.crossEntropy.rawValue }
@@ -180,7 +193,8 @@ public struct CheckpointedModel {
         let model: Sequential
         do { model = try c.resolvedModelDescription().makeModel(seed: c.seed) }
         catch { throw CollectiveError("\(loaded.path)/state.json: its model '\(c.model)' cannot be rebuilt: \((error as? LocalizedError)?.errorDescription ?? "\(error)")") }
-        try ModelTensors.restore(loaded.model, into: model.arena, file: loaded.path + "/model.safetensors")
+        try loaded.verifyParameterCount(model.parameterCount)
+        try ModelTensors.restore(loaded.model, into: model.arena, file: loaded.path + "/model.safetensors", allowNonFinite: allowNonFinite)
         var normalization: Normalization?
         if let text = loaded.state.extra["normalization"] {
             do { normalization = try JSONDecoder().decode(Normalization.self, from: Data(text.utf8)) }
@@ -220,5 +234,69 @@ extension CheckpointedModel {
             throw CollectiveError("the samples have shape \(samples.sampleShape) but the checkpoint's model \(c.model) takes \(model.inputShape)")
         }
         return samples
+    }
+}
+
+extension LoadedCheckpoint where C == TrainingConfiguration {
+    /// Checks `state.json` beyond what every checkpoint must satisfy
+    /// (``CheckpointState/validate(path:)``, done on load): the configuration's values are
+    /// in range, the position lies within the configured run (`epoch <= epochs`, `step <=
+    /// maxSteps`), the random state has its four words, the recorded global batch and
+    /// samples into the epoch agree with batch size x world size x accumulation, and the
+    /// model file's metadata names the same step and model. Throws
+    /// ``CheckpointError/invalidState(path:field:reason:)`` or a ``CollectiveError`` for a
+    /// configuration value, naming the field.
+    ///
+    /// Unknown fields (written by a newer build) are ignored; only the fields this build
+    /// writes are checked.
+    public func validateTraining() throws {
+        let statePath = path + "/" + CheckpointFormat.stateFile
+        func fail(_ field: String, _ reason: String) -> CheckpointError { .invalidState(path: statePath, field: field, reason: reason) }
+        let s = state, c = state.configuration
+        try c.validate(source: statePath)
+        guard s.epoch <= c.epochs else { throw fail("epoch", "is \(s.epoch) but the run it records has \(c.epochs) epochs") }
+        guard s.epoch < c.epochs || s.stepInEpoch == 0 else {
+            throw fail("stepInEpoch", "is \(s.stepInEpoch) after the last epoch (\(s.epoch) of \(c.epochs)); it must be 0 there")
+        }
+        if let maxSteps = c.maxSteps, s.step > maxSteps { throw fail("step", "is \(s.step) but the run it records stops at maxSteps \(maxSteps)") }
+        guard s.rngState.count == 4, s.rngState.contains(where: { $0 != 0 }) else {
+            throw fail("rngState", "holds \(s.rngState.count) words; the generator's state is four words, not all zero")
+        }
+        // batch <= 2^24 and accumulate <= 2^20 (checked above); the world size is bounded so
+        // that the product fits an Int.
+        guard s.worldSize <= 1 << 24 else { throw fail("worldSize", "is \(s.worldSize); more than 2^24 ranks is not a real run") }
+        let globalBatch = c.batchSize * s.worldSize * c.accumulate
+        if let text = s.extra["global_batch"] {
+            guard Int(text) == globalBatch else {
+                throw fail("extra.global_batch", "is \(text.prefix(40)) but batchSize \(c.batchSize) x worldSize \(s.worldSize) x accumulate \(c.accumulate) is \(globalBatch)")
+            }
+        }
+        if let text = s.extra["samples_in_epoch"] {
+            let (expected, overflow) = s.stepInEpoch.multipliedReportingOverflow(by: globalBatch)
+            guard !overflow, Int(text) == expected else {
+                throw fail("stepInEpoch", "is \(s.stepInEpoch), which with a global batch of \(globalBatch) does not give the recorded samples_in_epoch \(text.prefix(40))")
+            }
+        }
+        if let text = s.extra["optimizer_steps"] {
+            guard let n = Int(text), (0...s.step).contains(n) else {
+                throw fail("extra.optimizer_steps", "is \(text.prefix(40)) but must be a count from 0 to step \(s.step)")
+            }
+        }
+        if let text = modelMetadata["lockstep_step"], text != String(s.step) {
+            throw fail("step", "is \(s.step) but model.safetensors was written at step \(text.prefix(40))")
+        }
+        if let text = modelMetadata["lockstep_model"], text != c.model {
+            throw fail("configuration.model", "is \(c.model) but model.safetensors holds model \(text.prefix(80))")
+        }
+    }
+
+    /// Checks the recorded `parameter_count` (when present) against the model built from
+    /// the configuration.
+    func verifyParameterCount(_ count: Int) throws {
+        if let text = state.extra["parameter_count"], text != String(count) {
+            throw CheckpointError.invalidState(
+                path: path + "/" + CheckpointFormat.stateFile, field: "extra.parameter_count",
+                reason: "is \(text.prefix(40)) but model \(state.configuration.model) has \(count) parameters")
+        }
     }
 }

@@ -220,6 +220,9 @@ public struct RunOptions: Sendable {
     public var keepCheckpoints = 3
     /// Resume from this checkpoint (a checkpoint directory or a store directory).
     public var resumeFrom: String? = nil
+    /// Load a checkpoint whose weights or optimizer state hold NaN or infinities (refused
+    /// by default: they come from a run that diverged).
+    public var allowNonFiniteCheckpoint = false
     /// JSON-lines metrics file written by rank 0.
     public var metricsPath: String? = nil
     /// Compare a checksum of every rank's parameters after every N steps (0: off).

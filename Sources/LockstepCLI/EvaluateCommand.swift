@@ -19,6 +19,8 @@ struct EvaluateCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Evaluate only the first N test samples.") var limit: Int?
     @Option(parsing: .unconditional, help: "BLAS threads per rank.") var threads = 1
     @OptionGroup var logging: LoggingOptions
+    @Flag(help: "Evaluate even a checkpoint whose weights hold NaN or infinities (refused by default).")
+    var allowNonfiniteCheckpoint = false
 
     func validate() throws {
         guard (1...TrainingConfiguration.Limits.batchSize).contains(batchSize) else {
@@ -33,7 +35,7 @@ struct EvaluateCommand: ParsableCommand {
         try withMPI(logLevel: logging.logLevel) { mpi in
             let world = mpi.world
             let (restored, test) = try Collective.everywhere(world) { () throws -> (CheckpointedModel, Dataset) in
-                let restored = try CheckpointedModel.load(checkpoint)
+                let restored = try CheckpointedModel.load(checkpoint, allowNonFinite: allowNonfiniteCheckpoint)
                 return (restored, try restored.dataset(.test, data: data, limit: limit))
             }
             let loss = try Collective.everywhere(world) { ClassificationLoss(try restored.state.configuration.resolvedLoss()) }

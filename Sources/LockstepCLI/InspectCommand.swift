@@ -24,6 +24,21 @@ struct InspectCommand: ParsableCommand {
     @Option(help: "Another checkpoint to compare parameters with.") var compare: String?
     @Option(parsing: .unconditional, help: "With --compare: exit with status 1 if any parameter differs by more than this relative amount (|a-b| / max(|b|, 1e-3)).")
     var rtol: Double?
+    @Flag(help: "Show even a checkpoint whose tensors hold NaN or infinities (refused by default), counting them.")
+    var allowNonfiniteCheckpoint = false
+
+    /// Loads, verifies and validates a checkpoint; non-finite values are refused unless allowed.
+    private func load(_ path: String) throws -> LoadedCheckpoint<TrainingConfiguration> {
+        do {
+            let loaded = try CheckpointStore.load(path: path, as: TrainingConfiguration.self)
+            try loaded.validateTraining()
+            if !allowNonfiniteCheckpoint {
+                try CheckpointStore.verifyFinite(loaded.model, file: loaded.path + "/" + CheckpointFormat.modelFile)
+                try CheckpointStore.verifyFinite(loaded.optimizer, file: loaded.path + "/" + CheckpointFormat.optimizerFile)
+            }
+            return loaded
+        } catch { throw inputError(error) }
+    }
 
     func validate() throws {
         guard (checkpoint == nil) != (model == nil) else {
@@ -46,10 +61,7 @@ struct InspectCommand: ParsableCommand {
             return
         }
         let checkpoint = checkpoint!
-        let loaded: LoadedCheckpoint<TrainingConfiguration>
-        do { loaded = try CheckpointStore.load(path: checkpoint, as: TrainingConfiguration.self) } catch {
-            throw inputError(error)
-        }
+        let loaded = try load(checkpoint)
         let s = loaded.state
         let c = s.configuration
         if printDescription {
@@ -67,6 +79,10 @@ struct InspectCommand: ParsableCommand {
             print("    \(name.padding(toLength: 24, withPad: " ", startingAt: 0)) \(t.dtype.rawValue)  \(t.shape)")
         }
         print("  \(total) values in \(loaded.model.count) tensors; optimizer.safetensors holds \(loaded.optimizer.count) tensors")
+        if allowNonfiniteCheckpoint {
+            let nonFinite = (Array(loaded.model.values) + Array(loaded.optimizer.values)).reduce(0) { n, t in n + t.values.reduce(0) { $0 + ($1.isFinite ? 0 : 1) } }
+            print("  \(nonFinite) non-finite values")
+        }
         do {
             let rebuilt = try c.resolvedModelDescription().makeModel(seed: c.seed)
             print("  the model, rebuilt from \(c.modelDescription == nil ? "the preset or spec it names" : "the description in state.json"):")
@@ -76,12 +92,9 @@ struct InspectCommand: ParsableCommand {
         }
 
         guard let compare else { return }
-        let other: LoadedCheckpoint<TrainingConfiguration>
+        let other = try load(compare)
         let comparison: TensorComparison
-        do {
-            other = try CheckpointStore.load(path: compare, as: TrainingConfiguration.self)
-            comparison = try TensorComparison(loaded.model, other.model)
-        } catch { throw inputError(error) }
+        do { comparison = try TensorComparison(loaded.model, other.model) } catch { throw inputError(error) }
         print(String(format: "compared with %@: largest relative difference %.3g (in %@), largest absolute %.3g", other.path, comparison.largestRelative, comparison.largestRelativeIn ?? "-", comparison.largestAbsolute))
         if let rtol, comparison.largestRelative > rtol {
             print("differs beyond --rtol \(rtol)")

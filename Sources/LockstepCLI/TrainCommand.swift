@@ -156,6 +156,8 @@ struct TrainCommand: ParsableCommand {
     /// cannot take an optional value in ArgumentParser).
     @Flag(name: .customLong("resume-auto"), help: .hidden) var resumeAuto = false
     @Option(help: "Continue from this checkpoint directory (or store directory).") var resumeFrom: String?
+    @Flag(help: "Resume even from a checkpoint whose weights or optimizer state hold NaN or infinities (refused by default).")
+    var allowNonfiniteCheckpoint = false
     @Option(help: "Append JSON-lines metrics to this file (rank 0).") var metrics: String?
     @Option(parsing: .unconditional, help: "Compare a checksum of every rank's parameters every N steps (0: off; with --allreduce shared the ranks share one copy).") var checkReplicas = 0
     @Option(help: "Write a Chrome-trace timeline (chrome://tracing, Perfetto) of every rank's forward, backward, bucket all-reduces and optimizer step.") var timeline: String?
@@ -216,6 +218,7 @@ struct TrainCommand: ParsableCommand {
             options.checkpointEveryEpochs = checkpointEveryEpochs
             options.keepCheckpoints = keep
             options.resumeFrom = resumeFrom
+            options.allowNonFiniteCheckpoint = allowNonfiniteCheckpoint
             options.metricsPath = metrics
             options.checkReplicasEvery = checkReplicas
             options.logEverySteps = logEvery
