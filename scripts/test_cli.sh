@@ -86,8 +86,29 @@ expect_error "more ranks than samples: refused on every rank" "samples" \
 
 # --- ranks that disagree or die -------------------------------------------------------
 mpmd_root=(); [ "$(id -u)" -eq 0 ] && mpmd_root=(--allow-run-as-root)
-expect_error "ranks started with different settings: error names the setting" "learningRate.*rank 1" \
-    mpirun "${mpmd_root[@]}" --oversubscribe -np 1 "$bin" train "${small[@]}" --lr 0.1 : -np 1 "$bin" train "${small[@]}" --lr 0.2
+expect_user_error "ranks started with different settings: error names the setting" "'learningRate' is 0.1 on rank 0 but 0.2 on rank 1" \
+    mpirun "${mpmd_root[@]}" --quiet --oversubscribe -np 1 "$bin" train "${small[@]}" --lr 0.1 : -np 1 "$bin" train "${small[@]}" --lr 0.2
+expect_user_error "an optional setting on rank 0 only is named (key by key, not by position)" "'trainLimit' is 500 on rank 0 but not set on rank 1" \
+    mpirun "${mpmd_root[@]}" --quiet --oversubscribe -np 1 "$bin" train "${small[@]}" --train-limit 500 : -np 1 "$bin" train "${small[@]}"
+expect_user_error "an optional setting on rank 1 only is named" "'maxSteps' is not set on rank 0 but 3 on rank 1" \
+    mpirun "${mpmd_root[@]}" --quiet --oversubscribe -np 1 "$bin" train "${small[@]}" : -np 1 "$bin" train "${small[@]}" --max-steps 3
+mkdir -p "$work/nodeA" "$work/nodeB"
+python3 - "$work" <<'PY'
+import sys
+for node, shift in (("nodeA", 0.0), ("nodeB", 0.25)):
+    rows = ["%d,%s" % (i % 2, ",".join(["%.2f" % (0.1 * i + shift)] * 4)) for i in range(64)]
+    open("%s/%s/d.csv" % (sys.argv[1], node), "w").write("\n".join(rows) + "\n")
+PY
+expect_user_error "different data behind one --data path is refused with both fingerprints" \
+    "different csv data behind --data d.csv: rank 0 read 64 training \+ 0 test samples, hash 0x[0-9a-f]{16} but rank 1 read 64 training \+ 0 test samples, hash 0x[0-9a-f]{16}" \
+    mpirun "${mpmd_root[@]}" --quiet --oversubscribe -np 1 -wdir "$work/nodeA" "$bin" train --dataset csv --data d.csv --model mlp:4,8,2 --batch-size 8 \
+        : -np 1 -wdir "$work/nodeB" "$bin" train --dataset csv --data d.csv --model mlp:4,8,2 --batch-size 8
+cp "$work/nodeA/d.csv" "$work/nodeB/d.csv"
+out=$(timeout 120 mpirun "${mpmd_root[@]}" --quiet --oversubscribe -np 1 -wdir "$work/nodeA" "$bin" train --dataset csv --data d.csv --model mlp:4,8,2 --batch-size 8 --epochs 1 \
+        : -np 1 -wdir "$work/nodeB" "$bin" train --dataset csv --data d.csv --model mlp:4,8,2 --batch-size 8 --epochs 1 2>&1)
+if [ $? -eq 0 ]; then ok "equal copies of the data behind one path train"; else bad "equal copies of the data behind one path train" "$out"; fi
+expect_user_error "a launch mixing train and evaluate is refused, naming both" "rank 0 runs 'lockstep train' .* but rank 1 runs 'lockstep evaluate'" \
+    mpirun "${mpmd_root[@]}" --quiet --oversubscribe -np 1 "$bin" train "${small[@]}" : -np 1 "$bin" evaluate "$work/nowhere"
 (
     OPENBLAS_NUM_THREADS=1 timeout 180 bash "$mpirun_sh" -np 2 "$bin" train --dataset synthetic --synthetic-count 200000 \
         --model seed-mlp --epochs 50 --progress lines > "$work/killed.log" 2>&1

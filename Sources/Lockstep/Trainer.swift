@@ -170,7 +170,7 @@ public final class Trainer {
         // The model as data (a model file is read here, on every rank), so that the ranks
         // compare the network itself and checkpoints carry it.
         let configuration = try Collective.everywhere(world) { try configuration.resolvingModel() }
-        try ConfigurationCheck.verify(configuration, world: world)
+        try ConfigurationCheck.verify(configuration, data: data.fingerprint, world: world)
         self.configuration = configuration
         self.options = options
         self.world = world

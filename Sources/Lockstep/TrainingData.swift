@@ -10,12 +10,18 @@ public struct TrainingData: Sendable {
     /// Held out from the training set (`validationSplit`) or read from `validationData`.
     public var validation: Dataset?
     public var normalization: Normalization?
+    /// What was read, before normalisation: counts and a hash, compared across ranks.
+    public var fingerprint: DataFingerprint
 
-    public init(train: Dataset, test: Dataset?, validation: Dataset? = nil, normalization: Normalization?) {
+    /// `fingerprint` defaults to one of the given sets.
+    public init(train: Dataset, test: Dataset?, validation: Dataset? = nil, normalization: Normalization?, fingerprint: DataFingerprint? = nil) {
         self.train = train
         self.test = test
         self.validation = validation
         self.normalization = normalization
+        self.fingerprint = fingerprint ?? DataFingerprint(
+            train: (train.features, train.labels), test: test.map { ($0.features, $0.labels) },
+            validation: validation.map { ($0.features, $0.labels) })
     }
 
     /// Loads the data a configuration names; errors say which file and what to do.
@@ -70,6 +76,8 @@ public struct TrainingData: Sendable {
                 validation = try NPYDataset.load(featuresPath: path + "/val_x.npy", labelsPath: path + "/val_y.npy", sampleShape: train.sampleShape, classCount: train.classCount)
             }
         }
+        let fingerprint = DataFingerprint(train: (train.features, train.labels), test: test.map { ($0.features, $0.labels) },
+                                          validation: validation.map { ($0.features, $0.labels) })
         var normalization: Normalization?
         if c.normalize {
             // Fitted on the samples trained on only: the validation set stays unseen.
@@ -79,6 +87,6 @@ public struct TrainingData: Sendable {
             validation?.normalize(n)
             normalization = n
         }
-        return TrainingData(train: train, test: test, validation: validation, normalization: normalization)
+        return TrainingData(train: train, test: test, validation: validation, normalization: normalization, fingerprint: fingerprint)
     }
 }

@@ -33,7 +33,7 @@ struct AllreduceBench: ParsableCommand {
     }
 
     func run() throws {
-        try withMPI { mpi in
+        try withMPI(command: "bench allreduce") { mpi in
             let rows = try AllreduceBenchmark.run(world: mpi.world, minBytes: minBytes, maxBytes: maxBytes, rounds: rounds)
             let overhead = try AllreduceBenchmark.perCallOverhead(selfCommunicator: mpi.selfCommunicator)
             guard mpi.world.rank == 0 else { return }

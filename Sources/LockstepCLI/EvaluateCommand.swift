@@ -32,7 +32,7 @@ struct EvaluateCommand: ParsableCommand {
 
     func run() throws {
         setBLASThreads(threads)
-        try withMPI(logLevel: logging.logLevel) { mpi in
+        try withMPI(command: "evaluate", logLevel: logging.logLevel) { mpi in
             let world = mpi.world
             let (restored, test) = try Collective.everywhere(world) { () throws -> (CheckpointedModel, Dataset) in
                 let restored = try CheckpointedModel.load(checkpoint, allowNonFinite: allowNonfiniteCheckpoint)

@@ -22,14 +22,19 @@ struct PredictCommand: ParsableCommand {
     @Option(help: "Data location (default: the dataset the checkpoint was trained on).") var data: String?
     @Option(help: "Which part of the data: test or train.") var split: CheckpointedModel.Split = .test
     @Flag(help: "Write softmax probabilities instead of the model's raw outputs (logits).") var probabilities = false
-    @Option(help: "Samples per forward pass.") var batchSize = 500
-    @Option(help: "Predict only the first N samples.") var limit: Int?
-    @Option(help: "BLAS threads per rank.") var threads = 1
+    @Option(parsing: .unconditional, help: "Samples per forward pass.") var batchSize = 500
+    @Option(parsing: .unconditional, help: "Predict only the first N samples.") var limit: Int?
+    @Option(parsing: .unconditional, help: "BLAS threads per rank.") var threads = 1
     @OptionGroup var logging: LoggingOptions
+    @Flag(help: "Predict even with a checkpoint whose weights hold NaN or infinities (refused by default).")
+    var allowNonfiniteCheckpoint = false
 
     func validate() throws {
-        guard batchSize >= 1 else { throw ValidationError("--batch-size \(batchSize) must be at least 1") }
-        if let limit, limit < 1 { throw ValidationError("--limit \(limit) must be at least 1") }
+        guard (1...TrainingConfiguration.Limits.batchSize).contains(batchSize) else {
+            throw ValidationError("--batch-size \(batchSize): batch-size must be >= 1 and <= \(TrainingConfiguration.Limits.batchSize)")
+        }
+        if let limit, limit < 1 { throw ValidationError("--limit \(limit): limit must be >= 1") }
+        guard (1...maximumThreads).contains(threads) else { throw ValidationError("--threads \(threads): threads must be >= 1 and <= \(maximumThreads)") }
         guard output.hasSuffix(".csv") || output.hasSuffix(".npy") else {
             throw ValidationError("--output \(output): give a file name ending in .csv or .npy")
         }
@@ -37,10 +42,10 @@ struct PredictCommand: ParsableCommand {
 
     func run() throws {
         setBLASThreads(threads)
-        try withMPI(logLevel: logging.logLevel) { mpi in
+        try withMPI(command: "predict", logLevel: logging.logLevel) { mpi in
             let world = mpi.world
             let (restored, samples) = try Collective.everywhere(world) { () throws -> (CheckpointedModel, Dataset) in
-                let restored = try CheckpointedModel.load(checkpoint)
+                let restored = try CheckpointedModel.load(checkpoint, allowNonFinite: allowNonfiniteCheckpoint)
                 return (restored, try restored.dataset(split, data: data, limit: limit))
             }
             let result = try Prediction.run(model: restored.model, on: samples, world: world, batchSize: batchSize, probabilities: probabilities)

@@ -195,7 +195,7 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         setBLASThreads(threads)
-        try withMPI(logLevel: logging.logLevel) { mpi in
+        try withMPI(command: "train", logLevel: logging.logLevel) { mpi in
             let world = mpi.world
             var resumeFrom = resumeFrom ?? (resume ? checkpointDir : nil)
             if resumeAuto, let directory = checkpointDir {

@@ -9,7 +9,10 @@ import MPI
 /// (bad flags, a missing dataset) is printed by rank 0 only and the job ends cleanly; any
 /// other error is printed by the failing rank, which then aborts the whole job with
 /// MPI_Abort so that no rank waits for it forever.
-func withMPI(logLevel: Logger.Level = .notice, _ body: (MPIEnvironment) throws -> Void) throws {
+///
+/// `command` names the subcommand; ranks that run different ones are refused together
+/// (``LaunchCheck``) before `body` starts.
+func withMPI(command: String, logLevel: Logger.Level = .notice, _ body: (MPIEnvironment) throws -> Void) throws {
     let mpi: MPIEnvironment
     do {
         mpi = try MPIEnvironment.initialize(threadLevel: .funneled)
@@ -20,6 +23,7 @@ func withMPI(logLevel: Logger.Level = .notice, _ body: (MPIEnvironment) throws -
     let world = mpi.world
     Diagnostics.bootstrap(level: logLevel, rank: world.rank, size: world.size)
     do {
+        try LaunchCheck.verify(command: command, world: world)
         try body(mpi)
     } catch let error as CollectiveError {
         if world.rank == 0 { printError(error.message) }
