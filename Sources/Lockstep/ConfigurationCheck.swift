@@ -112,20 +112,24 @@ struct DataHasher {
     mutating func add<T>(_ values: [T]) {
         values.withUnsafeBytes { raw in
             let words = raw.count / 8
-            var i = 0
-            while i + 4 <= words {
-                lanes.0 = Self.mix(lanes.0, raw.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self))
-                lanes.1 = Self.mix(lanes.1, raw.loadUnaligned(fromByteOffset: i * 8 + 8, as: UInt64.self))
-                lanes.2 = Self.mix(lanes.2, raw.loadUnaligned(fromByteOffset: i * 8 + 16, as: UInt64.self))
-                lanes.3 = Self.mix(lanes.3, raw.loadUnaligned(fromByteOffset: i * 8 + 24, as: UInt64.self))
-                i += 4
+            var (a, b, c, d) = lanes
+            if let base = raw.baseAddress {
+                var i = 0
+                while i + 4 <= words {
+                    a = Self.mix(a, base.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self))
+                    b = Self.mix(b, base.loadUnaligned(fromByteOffset: i * 8 + 8, as: UInt64.self))
+                    c = Self.mix(c, base.loadUnaligned(fromByteOffset: i * 8 + 16, as: UInt64.self))
+                    d = Self.mix(d, base.loadUnaligned(fromByteOffset: i * 8 + 24, as: UInt64.self))
+                    i += 4
+                }
+                while i < words { a = Self.mix(a, base.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self)); i += 1 }
             }
-            while i < words { lanes.0 = Self.mix(lanes.0, raw.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self)); i += 1 }
             var tail: UInt64 = 0
-            for b in raw[(words * 8)...] { tail = tail << 8 | UInt64(b) }
-            lanes.1 = Self.mix(lanes.1, tail)
+            for byte in raw[(words * 8)...] { tail = tail << 8 | UInt64(byte) }
             length &+= UInt64(raw.count)
-            lanes.2 = Self.mix(lanes.2, length)   // array boundaries count: [a][bc] differs from [ab][c]
+            b = Self.mix(b, tail)
+            c = Self.mix(c, length)   // array boundaries count: [a][bc] differs from [ab][c]
+            lanes = (a, b, c, d)
         }
     }
 
