@@ -202,18 +202,7 @@ public struct CheckpointStore: Sendable {
         }
 
         let statePath = checkpoint + "/" + CheckpointFormat.stateFile
-        let stateData = Data(try SafeTensors.readWholeFile(statePath))
-        let state: CheckpointState<C>
-        do {
-            let version = try JSONDecoder().decode(VersionProbe.self, from: stateData).formatVersion
-            guard version == CheckpointFormat.version else {
-                throw CheckpointError.unsupportedFormatVersion(path: statePath, found: version, supported: CheckpointFormat.version)
-            }
-            state = try JSONDecoder().decode(CheckpointState<C>.self, from: stateData)
-        } catch let error as DecodingError {
-            throw CheckpointError.stateUnreadable(path: statePath, reason: SafeTensors.describe(error))
-        }
-        try state.validate(path: statePath)
+        let state: CheckpointState<C> = try decodeState(SafeTensors.readWholeFile(statePath), path: statePath)
 
         var parsed: [[String: TensorRecord]] = []
         var metadata: [String: String] = [:]
@@ -230,6 +219,24 @@ public struct CheckpointStore: Sendable {
             if file == CheckpointFormat.modelFile { metadata = contents.metadata }
         }
         return LoadedCheckpoint(path: checkpoint, state: state, model: parsed[0], optimizer: parsed[1], modelMetadata: metadata)
+    }
+
+    /// Decodes and validates the bytes of a `state.json`: its `formatVersion` first, then
+    /// the whole state, then ``CheckpointState/validate(path:)``. `path` names the file in errors.
+    static func decodeState<C: Codable & Sendable & Equatable>(_ bytes: [UInt8], path: String) throws -> CheckpointState<C> {
+        let data = Data(bytes)
+        let state: CheckpointState<C>
+        do {
+            let version = try JSONDecoder().decode(VersionProbe.self, from: data).formatVersion
+            guard version == CheckpointFormat.version else {
+                throw CheckpointError.unsupportedFormatVersion(path: path, found: version, supported: CheckpointFormat.version)
+            }
+            state = try JSONDecoder().decode(CheckpointState<C>.self, from: data)
+        } catch let error as DecodingError {
+            throw CheckpointError.stateUnreadable(path: path, reason: SafeTensors.describe(error))
+        }
+        try state.validate(path: path)
+        return state
     }
 
     /// Checks that `loaded` holds exactly the tensors of `expected` with the same shapes.

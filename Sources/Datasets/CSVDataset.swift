@@ -24,10 +24,18 @@ public enum CSVDataset {
     public static func load(
         path: String, sampleShape: [Int]? = nil, classCount: Int? = nil, hasHeader: Bool? = nil
     ) throws -> Dataset {
+        try parse(FileIO.readAll(path: path), path: path, sampleShape: sampleShape, classCount: classCount, hasHeader: hasHeader)
+    }
+
+    /// As ``load(path:sampleShape:classCount:hasHeader:)``, from the file's bytes; `path`
+    /// only names the file in errors.
+    static func parse(
+        _ contents: [UInt8], path: String, sampleShape: [Int]? = nil, classCount: Int? = nil, hasHeader: Bool? = nil
+    ) throws -> Dataset {
         if let k = classCount, k <= 0 {
             throw DataError.invalidDataset(reason: "class count \(k) for '\(path)' must be positive")
         }
-        var bytes = try FileIO.readAll(path: path)
+        var bytes = contents
         bytes.append(0)  // strtof/strtol stop at the terminator
         var features = [Float]()
         var labels = [Int32]()
@@ -94,7 +102,9 @@ public enum CSVDataset {
                     }
                     featureCount = found
                     firstDataLine = lineNumber
-                    features.reserveCapacity(found * max(16, total / max(1, next - lineStart)))
+                    // Room for the rows the file's size suggests (never more values than bytes).
+                    let (guess, overflow) = found.multipliedReportingOverflow(by: max(16, total / max(1, next - lineStart)))
+                    features.reserveCapacity(overflow ? total : min(guess, total))
                 } else if found != featureCount {
                     throw DataError.csv(
                         path: path, line: lineNumber,

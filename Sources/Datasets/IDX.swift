@@ -133,14 +133,23 @@ public enum MNISTStyle {
     public static func load(imagesPath: String, labelsPath: String, classCount: Int = 10, name: String)
         throws -> Dataset
     {
-        let data = try FileIO.readAll(path: imagesPath)
+        try parse(images: FileIO.readAll(path: imagesPath), imagesPath: imagesPath,
+                  labels: FileIO.readAll(path: labelsPath), labelsPath: labelsPath, classCount: classCount, name: name)
+    }
+
+    /// As ``load(imagesPath:labelsPath:classCount:name:)``, from the files' bytes (plain,
+    /// not gzip); the paths only name the files in errors.
+    static func parse(images data: [UInt8], imagesPath: String, labels labelData: [UInt8], labelsPath: String,
+                      classCount: Int, name: String) throws -> Dataset
+    {
         let (dims, offset) = try IDX.parseHeader(data, path: imagesPath, expectedMagic: IDX.imagesMagic)
         guard dims.count == 3 else {
             throw DataError.unsupportedFormat(
                 path: imagesPath,
                 reason: "images file expected 3 dimensions [count, rows, cols], found \(dims.count) \(dims)")
         }
-        let labelBytes = try IDX.readLabels(path: labelsPath)
+        let labelOffset = try IDX.parseHeader(labelData, path: labelsPath, expectedMagic: IDX.labelsMagic).payloadOffset
+        let labelBytes = labelData[labelOffset...]
         guard dims[0] == labelBytes.count else {
             throw DataError.countMismatch(
                 featuresPath: imagesPath, featureCount: dims[0], labelsPath: labelsPath,
@@ -151,7 +160,7 @@ public enum MNISTStyle {
                 path: imagesPath, reason: "image size \(dims[1])x\(dims[2]) must be positive")
         }
         var labels = [Int32](repeating: 0, count: labelBytes.count)
-        for (i, b) in labelBytes.enumerated() {
+        for (i, b) in labelBytes.enumerated() {  // i counts from 0 whatever the slice's indices
             guard Int(b) < classCount else {
                 throw DataError.labelOutOfRange(path: labelsPath, index: i, label: Int(b), classCount: classCount)
             }

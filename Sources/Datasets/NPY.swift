@@ -290,8 +290,15 @@ public enum NPYDataset {
     public static func load(featuresPath: String, labelsPath: String, sampleShape: [Int]? = nil,
                             classCount: Int? = nil) throws -> Dataset
     {
-        let x = try NPY.read(path: featuresPath)
-        let y = try NPY.read(path: labelsPath)
+        try make(features: NPY.read(path: featuresPath), labels: NPY.read(path: labelsPath),
+                 featuresPath: featuresPath, labelsPath: labelsPath, sampleShape: sampleShape, classCount: classCount)
+    }
+
+    /// As ``load(featuresPath:labelsPath:sampleShape:classCount:)``, from arrays already
+    /// read; the paths only name the files in errors.
+    static func make(features x: NPYArray, labels y: NPYArray, featuresPath: String, labelsPath: String,
+                     sampleShape: [Int]?, classCount: Int?) throws -> Dataset
+    {
         guard let n = x.shape.first else {
             throw DataError.npy(path: featuresPath, reason: "features are a scalar; expected shape [N, ...]")
         }
