@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what is missing, builds, runs the single-process tests
 # (`swift test`) and the multi-process tests under mpirun with 2, 3 and 4 ranks (4
-# oversubscribes a 2-core machine). Exits non-zero on any failure.
+# oversubscribes a 2-core machine), the command-line tests and a short fuzzing run of
+# the parsers (scripts/fuzz.sh). Exits non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -66,6 +67,12 @@ out=$(timeout 1500 bash scripts/test_faults.sh "$root/.build/debug/lockstep" 2>&
 echo "$out" | grep -vE "^ok " | tail -n 30
 line=$(echo "$out" | grep -E "^faults: [0-9]+ passed, [0-9]+ failed$" | tail -n 1)
 if [ -z "$line" ]; then record "faults" 0 1; else record "faults" "$(echo "$line" | awk '{print $2}')" "$(echo "$line" | awk '{print $4}')"; fi
+
+echo "== fuzzing the parsers of outside input (10 s per target; scripts/fuzz.sh SECONDS for longer)"
+out=$(timeout 900 bash scripts/fuzz.sh "${LOCKSTEP_FUZZ_SECONDS:-10}" 2>&1); status=$?
+echo "$out" | tail -n 20
+n_targets=$(echo "$out" | grep -cE "^(idx|npy|csv|safetensors|state) .* ok$" || true)
+if [ "$status" -eq 0 ]; then record "fuzz" "$n_targets" 0; else record "fuzz" "$n_targets" 1; fi
 
 echo "== multi-host test (network namespaces; skipped where they are not allowed)"
 out=$(timeout 400 bash scripts/test_multihost.sh "$root/.build/debug/lockstep" 2>&1)
