@@ -488,7 +488,7 @@ expect_user_error "an NPY label of Int64.max is refused, naming the file" "train
 printf '0,1,2\n99999999999999999999,3,4\n' > "$work/biglabel.csv"
 expect_user_error "a CSV label of 99999999999999999999 is refused with its line" "line 2.*99999999999999999999" "$bin" train --dataset csv --data "$work/biglabel.csv" --model mlp:2,4,2
 printf '0,1,2\n\033[31m\001\002,3,4\n' > "$work/binary.csv"
-expect_user_error "bytes echoed from a binary file are escaped" 'x1B' "$bin" train --dataset csv --data "$work/binary.csv" --model mlp:2,4,2
+expect_user_error "control bytes echoed from a binary file are replaced" "line 2: field 1 \(label\) '\?\[31m\?\?' is not an integer" "$bin" train --dataset csv --data "$work/binary.csv" --model mlp:2,4,2
 
 # Checkpoints edited by hand: state.json field by field, a relabelled dtype, NaN weights.
 good="$work/goodck"
