@@ -99,13 +99,15 @@ for node, shift in (("nodeA", 0.0), ("nodeB", 0.25)):
     rows = ["%d,%s" % (i % 2, ",".join(["%.2f" % (0.1 * i + shift)] * 4)) for i in range(64)]
     open("%s/%s/d.csv" % (sys.argv[1], node), "w").write("\n".join(rows) + "\n")
 PY
+# -wdir changes where a relative executable path is looked up: name the binary absolutely.
+abs_bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
 expect_user_error "different data behind one --data path is refused with both fingerprints" \
     "different csv data behind --data d.csv: rank 0 read 64 training \+ 0 test samples, hash 0x[0-9a-f]{16} but rank 1 read 64 training \+ 0 test samples, hash 0x[0-9a-f]{16}" \
-    mpirun "${mpmd_root[@]}" --quiet --oversubscribe -np 1 -wdir "$work/nodeA" "$bin" train --dataset csv --data d.csv --model mlp:4,8,2 --batch-size 8 \
-        : -np 1 -wdir "$work/nodeB" "$bin" train --dataset csv --data d.csv --model mlp:4,8,2 --batch-size 8
+    mpirun "${mpmd_root[@]}" --quiet --oversubscribe -np 1 -wdir "$work/nodeA" "$abs_bin" train --dataset csv --data d.csv --model mlp:4,8,2 --batch-size 8 \
+        : -np 1 -wdir "$work/nodeB" "$abs_bin" train --dataset csv --data d.csv --model mlp:4,8,2 --batch-size 8
 cp "$work/nodeA/d.csv" "$work/nodeB/d.csv"
-out=$(timeout 120 mpirun "${mpmd_root[@]}" --quiet --oversubscribe -np 1 -wdir "$work/nodeA" "$bin" train --dataset csv --data d.csv --model mlp:4,8,2 --batch-size 8 --epochs 1 \
-        : -np 1 -wdir "$work/nodeB" "$bin" train --dataset csv --data d.csv --model mlp:4,8,2 --batch-size 8 --epochs 1 2>&1)
+out=$(timeout 120 mpirun "${mpmd_root[@]}" --quiet --oversubscribe -np 1 -wdir "$work/nodeA" "$abs_bin" train --dataset csv --data d.csv --model mlp:4,8,2 --batch-size 8 --epochs 1 \
+        : -np 1 -wdir "$work/nodeB" "$abs_bin" train --dataset csv --data d.csv --model mlp:4,8,2 --batch-size 8 --epochs 1 2>&1)
 if [ $? -eq 0 ]; then ok "equal copies of the data behind one path train"; else bad "equal copies of the data behind one path train" "$out"; fi
 expect_user_error "a launch mixing train and evaluate is refused, naming both" "rank 0 runs 'lockstep train' .* but rank 1 runs 'lockstep evaluate'" \
     mpirun "${mpmd_root[@]}" --quiet --oversubscribe -np 1 "$bin" train "${small[@]}" : -np 1 "$bin" evaluate "$work/nowhere"
