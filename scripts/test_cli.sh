@@ -472,6 +472,8 @@ expect_user_error "bucket-mb: 1e300 in a YAML config is refused" "bucket-mb must
 expect_user_error "an unknown flag: one line, exit 2 (not ArgumentParser's 64 and usage)" "Unknown option '--no-such-flag'" "$bin" train --no-such-flag
 expect_user_error "a flag without its value: one line, exit 2" "Missing value for '--epochs" "$bin" train --epochs
 expect_user_error "a malformed value: one line, exit 2" "--batch-size" "$bin" train --batch-size many
+expect_user_error "bench recurrent sizes beyond memory are refused with the size" "needs more than 8 EiB" "$bin" bench recurrent --hidden-size 65536 --seq-len 65536 --batch-size 65536 --layers 65536
+expect_user_error "a usage error names the nested subcommand's help" "see 'lockstep bench recurrent --help'" "$bin" bench recurrent --layers -1
 expect_user_error "a negative --threads reaches the range check" "threads must be >= 1" "$bin" train --threads -3
 expect_user_error "an unknown flag under mpirun -np 2: one line from rank 0" "Unknown option" bash "$mpirun_sh" -np 2 "$bin" train --no-such-flag
 expect_user_error "a bad value under mpirun -np 2: one line from rank 0" "epochs must be" bash "$mpirun_sh" -np 2 "$bin" train "${small[@]}" --epochs 0

@@ -90,11 +90,11 @@ struct RecurrentBench: ParsableCommand {
     )
 
     @Option(help: "lstm or gru.") var kind = "lstm"
-    @Option(help: "Features per time step of the input.") var inputSize = 64
-    @Option(help: "Hidden features.") var hiddenSize = 256
-    @Option(help: "Stacked layers.") var layers = 1
-    @Option(help: "Time steps per sequence.") var seqLen = 128
-    @Option(help: "Sequences per batch.") var batchSize = 32
+    @Option(parsing: .unconditional, help: "Features per time step of the input.") var inputSize = 64
+    @Option(parsing: .unconditional, help: "Hidden features.") var hiddenSize = 256
+    @Option(parsing: .unconditional, help: "Stacked layers.") var layers = 1
+    @Option(parsing: .unconditional, help: "Time steps per sequence.") var seqLen = 128
+    @Option(parsing: .unconditional, help: "Sequences per batch.") var batchSize = 32
 
     func validate() throws {
         guard RecurrentBenchmark.Kind(rawValue: kind) != nil else { throw ValidationError("--kind \(kind) is not lstm or gru") }
@@ -102,6 +102,21 @@ struct RecurrentBench: ParsableCommand {
                               ("--seq-len", seqLen), ("--batch-size", batchSize)] where value < 1 {
             throw ValidationError("\(flag) \(value) must be at least 1")
         }
+        // Each size below 2^16 keeps every product below; the activations kept for
+        // backward (about 6 gate values per hidden unit, time step, sequence and layer,
+        // Float) must fit in memory.
+        for (flag, value) in [("--input-size", inputSize), ("--hidden-size", hiddenSize), ("--layers", layers),
+                              ("--seq-len", seqLen), ("--batch-size", batchSize)] where value > 1 << 16 {
+            throw ValidationError("\(flag) \(value) must be at most \(1 << 16)")
+        }
+        do {
+            var values = 1
+            for n in [batchSize, seqLen, max(inputSize, hiddenSize), layers, 6] {
+                values = try MemoryBudget.bytes(count: values, of: n, for: "the benchmark's activations")
+            }
+            try MemoryBudget.require(MemoryBudget.bytes(count: values, of: 4, for: "the benchmark's activations"),
+                                     for: "the benchmark's activations (\(values) floats)")
+        } catch { throw ValidationError(error.userMessage) }
     }
 
     func run() throws {

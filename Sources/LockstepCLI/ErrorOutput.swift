@@ -37,9 +37,14 @@ extension LockstepCommand {
             if isFirstRank {
                 var text = message(for: error)
                 if usage {
-                    let names = configuration.subcommands.compactMap { $0.configuration.commandName }
-                    let subcommand = CommandLine.arguments.dropFirst().first.flatMap { names.contains($0) ? " " + $0 : nil } ?? ""
-                    text += " (see 'lockstep\(subcommand) --help')"
+                    // The subcommand path given (`bench recurrent`), for the pointer to its help.
+                    var path = "lockstep", level: [ParsableCommand.Type] = configuration.subcommands
+                    for argument in CommandLine.arguments.dropFirst() {
+                        guard let next = level.first(where: { $0.configuration.commandName == argument }) else { break }
+                        path += " " + argument
+                        level = next.configuration.subcommands
+                    }
+                    text += " (see '\(path) --help')"
                 }
                 printError(text)
             }
