@@ -29,7 +29,7 @@ struct CheckpointTestConfiguration: Codable, Sendable, Equatable {
     static func state(step: Int) -> CheckpointState<CheckpointTestConfiguration> {
         CheckpointState(step: step, epoch: step / 10, stepInEpoch: step % 10, worldSize: 2,
                         rngState: [0x9E37_79B9_7F4A_7C15, .max, 0], configuration: CheckpointTestConfiguration(),
-                        extra: ["best_test_acc": "0.91"], lockstepVersion: "0.1.0")
+                        extra: ["best_test_acc": "0.91"], createdAt: "2026-11-22T03:10:00Z", lockstepVersion: "0.1.0")
     }
 
     @discardableResult
