@@ -463,7 +463,7 @@ expect_user_error "--epochs -1 reaches the range check" "epochs must be >= 1" "$
 expect_user_error "--accumulate 2^62 is refused" "accumulate must be" "$bin" train "${small[@]}" --accumulate 4611686018427387904
 expect_user_error "--bucket-mb 1e300 is refused" "bucket-mb must be" "$bin" train "${small[@]}" --bucket-mb 1e300
 expect_user_error "--model mlp:784,99999999999,10 is refused" "layer size 99999999999" "$bin" train "${small[@]}" --model mlp:784,99999999999,10
-expect_user_error "a model too large for memory is refused with its size" "needs [0-9.]+ TiB" "$bin" train "${small[@]}" --model mlp:784,2000000000,10
+expect_user_error "a model too large for memory is refused with its size" "needs [0-9.]+ PiB" "$bin" train "${small[@]}" --model mlp:784,16777216,16777216,10
 expect_user_error "--synthetic-count 2^62 is refused" "synthetic-count must be" "$bin" train "${small[@]}" --synthetic-count 4611686018427387904
 printf 'epochs: 9223372036854775807\n' > "$work/epochs.yaml"
 expect_user_error "epochs: 2^63-1 in a YAML config is refused" "epochs must be" "$bin" train "${small[@]}" --config "$work/epochs.yaml"
