@@ -39,29 +39,19 @@ public enum Prediction {
             outputs.append(contentsOf: all[(r * most * k)..<(r * most * k + share * k)])
         }
         var classes = [Int32](repeating: 0, count: data.count)
-        outputs.withUnsafeMutableBufferPointer { o in
-            for s in 0..<data.count {
-                let row = UnsafeMutableBufferPointer(rebasing: o[(s * k)..<((s + 1) * k)])
-                var best = 0
-                for j in 1..<max(k, 1) where row[j] > row[best] { best = j }
-                classes[s] = Int32(best)
-                if probabilities { softmaxInPlace(row) }
+        var written = [Float](repeating: 0, count: outputs.count)
+        outputs.withUnsafeBufferPointer { o in
+            written.withUnsafeMutableBufferPointer { w in
+                for s in 0..<data.count {
+                    // The first maximum, as the loss counts a prediction; the same pass
+                    // writes the probabilities when asked.
+                    let stats = rowSoftmax(o.baseAddress! + s * k, into: w.baseAddress! + s * k, count: k, writing: .probabilities)
+                    classes[s] = Int32(stats.argmax)
+                }
             }
         }
+        if probabilities { outputs = written }
         return Result(outputs: outputs, classes: classes, outputCount: k)
-    }
-
-    /// Replaces a row of outputs by its softmax (the maximum subtracted first).
-    static func softmaxInPlace(_ row: UnsafeMutableBufferPointer<Float>) {
-        guard let top = row.max() else { return }
-        var sum: Float = 0
-        for j in row.indices { row[j] = expf(row[j] - top); sum += row[j] }
-        for j in row.indices { row[j] /= sum }
     }
 }
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif

@@ -116,7 +116,7 @@ extension Trainer {
             let saved = loaded.state.configuration
             let savedModel: ModelDescription
             do { savedModel = try saved.resolvedModelDescription() }
-            catch { throw CollectiveError("cannot resume from \(loaded.path): its model '\(saved.model)' cannot be rebuilt: \((error as? LocalizedError)?.errorDescription ?? "\(error)")") }
+            catch { throw CollectiveError("cannot resume from \(loaded.path): its model '\(saved.model)' cannot be rebuilt: \(error.userMessage)") }
             if savedModel != c.modelDescription {
                 throw CollectiveError(saved.model == c.model
                     ? "cannot resume from \(loaded.path): model '\(c.model)' now describes a different network than the one trained (the file changed); restore the file, pass no --model to use the checkpoint's own, or start a fresh run"
@@ -192,7 +192,7 @@ public struct CheckpointedModel {
         let c = state.configuration
         let model: Sequential
         do { model = try c.resolvedModelDescription().makeModel(seed: c.seed) }
-        catch { throw CollectiveError("\(loaded.path)/state.json: its model '\(c.model)' cannot be rebuilt: \((error as? LocalizedError)?.errorDescription ?? "\(error)")") }
+        catch { throw CollectiveError("\(loaded.path)/state.json: its model '\(c.model)' cannot be rebuilt: \(error.userMessage)") }
         try loaded.verifyParameterCount(model.parameterCount)
         try ModelTensors.restore(loaded.model, into: model.arena, file: loaded.path + "/model.safetensors", allowNonFinite: allowNonFinite)
         var normalization: Normalization?

@@ -1,7 +1,7 @@
 import Foundation
 
 /// What ``rowSoftmax(_:into:count:writing:)`` writes for a row.
-enum RowSoftmaxOutput {
+public enum RowSoftmaxOutput: Sendable {
     /// `e^(x_j - m) / s`, the softmax (``Softmax``, ``CrossEntropyLoss``).
     case probabilities
     /// `x_j - (m + log s)`, the log-softmax (``LogSoftmax``).
@@ -9,15 +9,15 @@ enum RowSoftmaxOutput {
 }
 
 /// What ``rowSoftmax(_:into:count:writing:)`` found in a row on its way.
-struct RowSoftmaxStatistics {
+public struct RowSoftmaxStatistics: Sendable {
     /// Index of the row's first maximum (the prediction ``CrossEntropyLoss`` counts).
-    var argmax: Int
+    public var argmax: Int
     /// The row's maximum `m`.
-    var maximum: Float
+    public var maximum: Float
     /// `s = Σ e^(x_j - m)`, summed in order `j = 0..<count`.
-    var sumOfExponentials: Float
+    public var sumOfExponentials: Float
     /// `log Σ e^(x_j) = m + log s`.
-    var logSumExp: Float { maximum + logf(sumOfExponentials) }
+    public var logSumExp: Float { maximum + logf(sumOfExponentials) }
 }
 
 // x: [C] -> y: [C], one row
@@ -31,7 +31,7 @@ struct RowSoftmaxStatistics {
 /// let loss = stats.logSumExp - logits[r * c + label]
 /// ```
 @inline(__always)
-func rowSoftmax(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count c: Int,
+public func rowSoftmax(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count c: Int,
                 writing output: RowSoftmaxOutput) -> RowSoftmaxStatistics {
     guard c > 0 else { return RowSoftmaxStatistics(argmax: 0, maximum: -.infinity, sumOfExponentials: 0) }
     var m = x[0], best = 0
