@@ -15,40 +15,28 @@ struct PredictCommand: ParsableCommand {
             """
     )
 
-    @Argument(help: "A checkpoint directory, or a checkpoint store directory (its newest checkpoint).")
-    var checkpoint: String
+    @OptionGroup var input: CheckpointInputOptions
     @Option(help: "Output file: .csv (a header, then index, label, predicted class and the outputs per sample), or .npy (the outputs as float32 [N, K]; the classes go to NAME.classes.npy as int64 [N]).")
     var output: String
-    @Option(help: "Data location (default: the dataset the checkpoint was trained on).") var data: String?
     @Option(help: "Which part of the data: test or train.") var split: CheckpointedModel.Split = .test
     @Flag(help: "Write softmax probabilities instead of the model's raw outputs (logits).") var probabilities = false
-    @Option(parsing: .unconditional, help: "Samples per forward pass.") var batchSize = 500
-    @Option(parsing: .unconditional, help: "Predict only the first N samples.") var limit: Int?
-    @Option(parsing: .unconditional, help: "BLAS threads per rank.") var threads = 1
     @OptionGroup var logging: LoggingOptions
-    @Flag(help: "Predict even with a checkpoint whose weights hold NaN or infinities (refused by default).")
-    var allowNonfiniteCheckpoint = false
 
     func validate() throws {
-        guard (1...TrainingConfiguration.Limits.batchSize).contains(batchSize) else {
-            throw ValidationError("--batch-size \(batchSize): batch-size must be >= 1 and <= \(TrainingConfiguration.Limits.batchSize)")
-        }
-        if let limit, limit < 1 { throw ValidationError("--limit \(limit): limit must be >= 1") }
-        guard (1...maximumThreads).contains(threads) else { throw ValidationError("--threads \(threads): threads must be >= 1 and <= \(maximumThreads)") }
         guard output.hasSuffix(".csv") || output.hasSuffix(".npy") else {
             throw ValidationError("--output \(output): give a file name ending in .csv or .npy")
         }
     }
 
     func run() throws {
-        setBLASThreads(threads)
+        setBLASThreads(input.threads)
         try withMPI(command: "predict", logLevel: logging.logLevel) { mpi in
             let world = mpi.world
             let (restored, samples) = try Collective.everywhere(world) { () throws -> (CheckpointedModel, Dataset) in
-                let restored = try CheckpointedModel.load(checkpoint, allowNonFinite: allowNonfiniteCheckpoint)
-                return (restored, try restored.dataset(split, data: data, limit: limit))
+                let restored = try CheckpointedModel.load(input.checkpoint, allowNonFinite: input.allowNonfiniteCheckpoint)
+                return (restored, try restored.dataset(split, data: input.data, limit: input.limit))
             }
-            let result = try Prediction.run(model: restored.model, on: samples, world: world, batchSize: batchSize, probabilities: probabilities)
+            let result = try Prediction.run(model: restored.model, on: samples, world: world, batchSize: input.batchSize, probabilities: probabilities)
             // Rank 0 writes; a failure there is reported to every rank so that all exit alike.
             try Collective.onRoot(world) {
                 guard let result else { return }
