@@ -1,12 +1,12 @@
 // swift-tools-version:6.1
 // Lockstep: data-parallel neural-network training in Swift over MPI.
 // Modules (lowest first; the README's "Design" draws the same graph):
-//   CMPI, CBLAS, CZlib, CConvKernels, CMPIBaseline   C system libraries and shims
+//   CMPI, CBLAS, CZlib, CConvKernels, CAtomics, CMPIBaseline   C libraries, shims and kernels
 //   Randomness                                       seeded generators, no dependencies
 //   MPI <- CMPI;  NeuralNet <- CBLAS, CConvKernels, Randomness, Yams;  Datasets <- CZlib, Randomness
 //   Checkpoints                                      safetensors, SHA-256, durable files (no MPI)
-//   Lockstep <- MPI, NeuralNet, Datasets, Checkpoints        the coordinator
-//   LockstepBenchmarks <- Lockstep, CMPIBaseline, CBLAS      `lockstep bench`
+//   Lockstep <- MPI, NeuralNet, Datasets, Checkpoints, CAtomics, Logging   the coordinator
+//   LockstepBenchmarks <- Lockstep, MPI, NeuralNet, CMPIBaseline, CBLAS   `lockstep bench`
 //   LockstepCLI (`lockstep`) <- everything above
 import PackageDescription
 
