@@ -50,12 +50,10 @@ enum ConfigurationCheck {
                 + "give every rank the same files (a stale copy or another mount on some node?)")
     }
 
-    /// Whether `value` is the same on every rank: one all-reduce of the value and its
-    /// complement (the max of both gives the max and the min).
+    /// Whether `value` is the same on every rank (one all-reduce, ``Communicator/minMax(_:)``).
     static func allEqual(_ value: UInt64, _ world: Communicator) throws -> Bool {
-        var bounds = [value, ~value]
-        try world.allreduce(&bounds, op: .max)
-        return bounds[0] == ~bounds[1]
+        let range = try world.minMax(Int64(bitPattern: value))
+        return range.min == range.max
     }
 }
 

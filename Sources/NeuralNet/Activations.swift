@@ -283,7 +283,6 @@ public final class GELU: ElementwiseActivation, Layer {
     var usesVectorKernel = GELU.vectorKernelAvailable
     /// A GELU, exact unless told otherwise.
     public init(approximation: Approximation = .none) { self.approximation = approximation }
-    /// PyTorch-style repr of this layer.
     public var description: String { "GELU(approximate='\(approximation.rawValue)')" }
 
     /// x: [N, ...] -> [N, ...]

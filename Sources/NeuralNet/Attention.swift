@@ -60,7 +60,6 @@ public final class MultiheadAttention: Layer, FLOPCounting {
         self.causal = causal
     }
 
-    /// PyTorch-style repr of this layer.
     public var description: String {
         "MultiheadAttention(embed_dim=\(dimension), num_heads=\(heads), batch_first=True, causal=\(causal ? "True" : "False"))"
     }
@@ -69,7 +68,6 @@ public final class MultiheadAttention: Layer, FLOPCounting {
         [TensorSpec("in_proj_weight", [3 * dimension, dimension]), TensorSpec("in_proj_bias", [3 * dimension]),
          TensorSpec("out_proj.weight", [dimension, dimension]), TensorSpec("out_proj.bias", [dimension])]
     }
-    /// Points the layer at its windows of the arenas.
     public func bind(parameters: UnsafeMutablePointer<Float>, gradients: UnsafeMutablePointer<Float>,
                      buffers: UnsafeMutablePointer<Float>) {
         let d = dimension

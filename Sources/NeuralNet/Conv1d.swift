@@ -50,7 +50,6 @@ public final class Conv1d: Layer, FLOPCounting {
         self.hasBias = bias
     }
 
-    /// PyTorch-style repr of this layer.
     public var description: String {
         var s = "Conv1d(\(inChannels), \(outChannels), kernel_size=(\(kernelSize),), stride=(\(stride),)"
         if padding != 0 { s += ", padding=(\(padding),)" }
@@ -58,11 +57,9 @@ public final class Conv1d: Layer, FLOPCounting {
         if !hasBias { s += ", bias=False" }
         return s + ")"
     }
-    /// Trainable tensors, in arena order.
     public var parameterSpecs: [TensorSpec] {
         [TensorSpec("weight", [outChannels, inChannels, kernelSize])] + (hasBias ? [TensorSpec("bias", [outChannels])] : [])
     }
-    /// Points the layer at its windows of the arenas.
     public func bind(parameters: UnsafeMutablePointer<Float>, gradients: UnsafeMutablePointer<Float>,
                      buffers: UnsafeMutablePointer<Float>) {
         let wc = outChannels * inChannels * kernelSize

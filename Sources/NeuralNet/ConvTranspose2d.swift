@@ -59,7 +59,6 @@ public final class ConvTranspose2d: Layer, FLOPCounting {
 
     private var taps: Int { outChannels * kernelSize * kernelSize }
 
-    /// PyTorch-style repr of this layer.
     public var description: String {
         var s = "ConvTranspose2d(\(inChannels), \(outChannels), kernel_size=(\(kernelSize), \(kernelSize)), stride=(\(stride), \(stride))"
         if padding != 0 { s += ", padding=(\(padding), \(padding))" }
@@ -67,11 +66,9 @@ public final class ConvTranspose2d: Layer, FLOPCounting {
         if !hasBias { s += ", bias=False" }
         return s + ")"
     }
-    /// Trainable tensors, in arena order.
     public var parameterSpecs: [TensorSpec] {
         [TensorSpec("weight", [inChannels, outChannels, kernelSize, kernelSize])] + (hasBias ? [TensorSpec("bias", [outChannels])] : [])
     }
-    /// Points the layer at its windows of the arenas.
     public func bind(parameters: UnsafeMutablePointer<Float>, gradients: UnsafeMutablePointer<Float>,
                      buffers: UnsafeMutablePointer<Float>) {
         let wc = inChannels * taps

@@ -35,11 +35,8 @@ public final class Embedding: Layer {
         self.initStd = initStd
     }
 
-    /// PyTorch-style repr of this layer.
     public var description: String { "Embedding(\(count), \(dimension))" }
-    /// Trainable tensors, in arena order.
     public var parameterSpecs: [TensorSpec] { [TensorSpec("weight", [count, dimension])] }
-    /// Points the layer at its windows of the arenas.
     public func bind(parameters: UnsafeMutablePointer<Float>, gradients: UnsafeMutablePointer<Float>,
                      buffers: UnsafeMutablePointer<Float>) {
         weight = parameters
@@ -142,11 +139,8 @@ public final class PositionalEmbedding: Layer {
         self.initStd = initStd
     }
 
-    /// PyTorch-style repr of this layer.
     public var description: String { "PositionalEmbedding(\(maxLength), \(dimension))" }
-    /// Trainable tensors, in arena order.
     public var parameterSpecs: [TensorSpec] { [TensorSpec("weight", [maxLength, dimension])] }
-    /// Points the layer at its windows of the arenas.
     public func bind(parameters: UnsafeMutablePointer<Float>, gradients: UnsafeMutablePointer<Float>,
                      buffers: UnsafeMutablePointer<Float>) {
         weight = parameters

@@ -12,7 +12,6 @@ public final class LastTimeStep: Layer {
 
     /// A last-step selector.
     public init() {}
-    /// PyTorch-style repr of this layer.
     public var description: String { "LastTimeStep()" }
     /// Per-sample `[T, H]` -> `[H]`; anything but a non-empty sequence is an error.
     public func outputShape(forInput shape: [Int]) throws -> [Int] {

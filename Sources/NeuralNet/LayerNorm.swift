@@ -30,11 +30,8 @@ public final class LayerNorm: Layer {
         scratch = [Float](repeating: 0, count: features)
     }
 
-    /// PyTorch-style repr of this layer.
     public var description: String { "LayerNorm((\(features),), eps=\(epsilon), elementwise_affine=True)" }
-    /// Trainable tensors, in arena order.
     public var parameterSpecs: [TensorSpec] { [TensorSpec("weight", [features]), TensorSpec("bias", [features])] }
-    /// Points the layer at its windows of the arenas.
     public func bind(parameters: UnsafeMutablePointer<Float>, gradients: UnsafeMutablePointer<Float>,
                      buffers: UnsafeMutablePointer<Float>) {
         gamma = parameters; beta = parameters + features

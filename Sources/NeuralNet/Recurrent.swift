@@ -69,7 +69,6 @@ public class RecurrentStack {
         }
     }
 
-    /// Points the layer at its windows of the arenas.
     public func bind(parameters: UnsafeMutablePointer<Float>, gradients: UnsafeMutablePointer<Float>,
                      buffers: UnsafeMutablePointer<Float>) {
         weightIH = []; weightHH = []; biasIH = []; biasHH = []
@@ -264,7 +263,6 @@ public final class LSTM: RecurrentStack, Layer, FLOPCounting {
         super.init(name: "LSTM", inputSize: inputSize, hiddenSize: hiddenSize, layers: layers, gates: 4, hiddenGates: false)
     }
 
-    /// PyTorch-style repr of this layer.
     public var description: String {
         "LSTM(\(inputSize), \(hiddenSize)" + (layerCount > 1 ? ", num_layers=\(layerCount)" : "") + ", batch_first=True)"
     }
@@ -365,7 +363,6 @@ public final class GRU: RecurrentStack, Layer, FLOPCounting {
         super.init(name: "GRU", inputSize: inputSize, hiddenSize: hiddenSize, layers: layers, gates: 3, hiddenGates: true)
     }
 
-    /// PyTorch-style repr of this layer.
     public var description: String {
         "GRU(\(inputSize), \(hiddenSize)" + (layerCount > 1 ? ", num_layers=\(layerCount)" : "") + ", batch_first=True)"
     }

@@ -71,7 +71,6 @@ public final class TransformerBlock: Layer, FLOPCounting {
                                          ("mlp.0", expand), ("mlp.1", activation), ("mlp.2", project)])
     }
 
-    /// PyTorch-style repr of this layer.
     public var description: String {
         "TransformerBlock(dim=\(dimension), heads=\(attention.heads), mlp_ratio=\(mlpRatio), causal=\(attention.causal ? "True" : "False"), gelu='\(activation.approximation.rawValue)')"
     }

@@ -17,7 +17,6 @@ public final class Upsample: Layer {
         precondition(scale >= 1, "Upsample: scale \(scale) must be at least 1")
         self.scale = scale
     }
-    /// PyTorch-style repr of this layer.
     public var description: String { "Upsample(scale_factor=\(scale).0, mode='nearest')" }
     /// Per-sample `[C, H, W]` -> `[C, s·H, s·W]`, or an error naming a mismatched input.
     public func outputShape(forInput shape: [Int]) throws -> [Int] {
