@@ -127,7 +127,7 @@ slow_trial() {  # slow_trial TIMEOUT EXPECT(ok|stall) N
 supervised_trial() {  # supervised_trial N
     local n=$1 name="kill a random rank 3 times, supervised"
     local dir="$work/supervised-$n/"; mkdir -p "$dir"
-    local run=(train --dataset synthetic --synthetic-count 4096 --model mlp:784,32,10 --batch-size 32 --epochs 3
+    local run=(train --dataset synthetic --synthetic-count 16384 --model mlp:784,32,10 --batch-size 32 --epochs 10
                --checkpoint-every 10 --progress lines --log-every 5)
     if [ ! -f "$work/reference/latest" ]; then
         bash "$mpirun_sh" -np 2 "$bin" "${run[@]}" --checkpoint-dir "$work/reference" > "$work/reference.log" 2>&1
