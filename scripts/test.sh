@@ -71,7 +71,7 @@ if [ -z "$line" ]; then record "faults" 0 1; else record "faults" "$(echo "$line
 echo "== fuzzing the parsers of outside input (10 s per target; scripts/fuzz.sh SECONDS for longer)"
 out=$(timeout 900 bash scripts/fuzz.sh "${LOCKSTEP_FUZZ_SECONDS:-10}" 2>&1); status=$?
 echo "$out" | tail -n 20
-n_targets=$(echo "$out" | grep -cE "^(idx|npy|csv|safetensors|state) .* ok$" || true)
+n_targets=$(echo "$out" | grep -cE "^(idx|npy|csv|safetensors|state|model) .* ok$" || true)
 if [ "$status" -eq 0 ]; then record "fuzz" "$n_targets" 0; else record "fuzz" "$n_targets" 1; fi
 
 echo "== multi-host test (network namespaces; skipped where they are not allowed)"

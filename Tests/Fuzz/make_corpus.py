@@ -92,3 +92,14 @@ write("state", "mid-epoch.json", json.dumps(state, indent=2, sort_keys=True) + "
 state.update(epoch=2, stepInEpoch=0, step=12)
 state["extra"]["samples_in_epoch"] = "0"
 write("state", "end.json", json.dumps(state, sort_keys=True))
+
+# Model files: the examples, a JSON description, and the broken files of the model-file tests.
+repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+for folder in ("examples/models", "Tests/NeuralNetTests/Fixtures/bad-models"):
+    for name in sorted(os.listdir(os.path.join(repo, folder))):
+        if name.endswith((".yaml", ".yml", ".json")):
+            with open(os.path.join(repo, folder, name), "rb") as f:
+                write("model", ("bad-" if "bad" in folder else "") + name, f.read())
+write("model", "mlp.json", json.dumps({"input": [4], "loss": "mse", "layers": [
+    {"linear": {"out": 8, "init": "kaiming-uniform"}}, "relu", {"residual": [{"linear": {"out": 8}}, "tanh"]},
+    {"dropout": {"p": 0.1}}, {"linear": {"out": 2}}, "log-softmax"]}))
