@@ -26,6 +26,14 @@ extension NamedSetting {
         }
         self = value
     }
+
+    /// Decodes the name, refusing an unknown one with the list of known names.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let name = try container.decode(String.self)
+        do { self = try Self(named: name) }
+        catch { throw DecodingError.dataCorruptedError(in: container, debugDescription: error.userMessage) }
+    }
 }
 
 /// What a run learns. Every task reads the same configuration; the trainer dispatches on it.

@@ -121,7 +121,8 @@ extension Trainer {
                                  (LossKind.setting, savedLoss.rawValue, loss.rawValue), (TrainingTask.setting, saved.task.rawValue, c.task.rawValue)] where a != b {
                 throw CollectiveError("cannot resume from \(loaded.path): it was trained with \(name) '\(a)' but this run uses '\(b)'; pass the same --\(name) or start a fresh run")
             }
-            try loaded.verifyParameterCount(model.parameterCount)
+            do { try loaded.verifyParameterCount(model.parameterCount) }
+            catch { throw CollectiveError("cannot resume from \(loaded.path): \(error.userMessage)") }
             try ModelTensors.restore(loaded.model, into: model.arena, file: loaded.path + "/model.safetensors", allowNonFinite: options.allowNonFiniteCheckpoint)
             let sources = ModelTensors.optimizerSources(optimizer, model.arena)
             let optimizerFile = loaded.path + "/optimizer.safetensors"
