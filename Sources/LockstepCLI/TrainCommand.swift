@@ -121,7 +121,7 @@ struct TrainingFlags: ParsableArguments {
 /// properties, which library errors use) to the `train` flags that set them.
 enum TrainingFlagNames {
     static let flags: [String: String] = [
-        "model": "model", "loss": "loss", "task": "task", "dataset": "dataset", "data": "data", "epochs": "epochs",
+        "model": "model", "loss": "loss", "dataset": "dataset", "data": "data", "epochs": "epochs",
         "batchSize": "batch-size", "learningRate": "lr", "optimizer": "optimizer", "momentum": "momentum",
         "nesterov": "nesterov", "weightDecay": "weight-decay", "schedule": "schedule", "warmupSteps": "warmup-steps",
         "scaleLR": "scale-lr", "accumulate": "accumulate", "seed": "seed", "normalize": "no-normalize",
