@@ -50,7 +50,7 @@ let package = Package(
         // Model files are YAML or JSON, read with Yams (which keeps each value's line for errors).
         .target(name: "NeuralNet", dependencies: ["CBLAS", "CConvKernels", "Randomness", .product(name: "Yams", package: "Yams")]),
         .target(name: "Datasets", dependencies: ["CZlib", "Randomness"]),
-        .target(name: "Checkpoints"),
+        .target(name: "Checkpoints", dependencies: ["Datasets"]),
         .target(
             name: "Lockstep",
             dependencies: [
@@ -78,7 +78,7 @@ let package = Package(
         .testTarget(name: "MPITests", dependencies: ["MPI"]),
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
-        .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints"]),
+        .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "Datasets"]),
         .testTarget(name: "LockstepTests", dependencies: ["Lockstep", "NeuralNet", "Datasets", "Checkpoints"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v6]

@@ -61,6 +61,23 @@ printf 'epochs: 1\nlr: 0.02\nmodel: mlp:784,16,10\ndataset: synthetic\nsynthetic
 out=$(timeout 120 "$bin" train --config "$work/good.yaml" --lr 0.03 --progress lines 2>&1)
 if [ $? -eq 0 ] && grep -q "mlp:784,16,10" <<<"$out" && grep -q "lr 0.03" <<<"$out"; then ok "YAML config is read and flags win over it"
 else bad "YAML config is read and flags win over it" "$out"; fi
+printf 'epochs: 1\nmodel: mlp:784,16,10\ndataset: synthetic\nsynthetic-count: 256\nbatch-size: 32\noptimizer: adamw\nschedule: step:2:0.5\nloss: mse\nsync-bn: true\nnormalize: false\n' > "$work/named.yaml"
+out=$(timeout 120 "$bin" train --config "$work/named.yaml" --loss cross-entropy --progress lines 2>&1)
+if [ $? -eq 0 ] && grep -q "adamw lr 0.05, schedule step:2:0.5, loss cross-entropy" <<<"$out"; then ok "YAML config sets named settings (optimizer, schedule, loss) and a flag wins"
+else bad "YAML config sets named settings" "$out"; fi
+expect_user_error "an unknown key in a YAML config: one line naming the key and the file" "config $work/bad.yaml: unknown key 'batchsize'" "$bin" train "${small[@]}" --config "$work/bad.yaml"
+printf 'epochs: many\n' > "$work/type.yaml"
+expect_user_error "a YAML value of the wrong type names the key and the file" "config $work/type.yaml: 'epochs' should be a Int" "$bin" train "${small[@]}" --config "$work/type.yaml"
+printf 'optimizer: rmsprop\n' > "$work/opt.yaml"
+expect_user_error "an unknown optimizer in a YAML config lists the registry" "config $work/opt.yaml: --optimizer 'rmsprop' is not known; use sgd, adamw" "$bin" train "${small[@]}" --config "$work/opt.yaml"
+expect_user_error "an unknown --optimizer lists the registry" "--optimizer 'rmsprop' is not known; use sgd, adamw" "$bin" train "${small[@]}" --optimizer rmsprop
+expect_user_error "an unknown --dataset lists the registry" "--dataset 'cifar' is not known; use fashion-mnist, mnist, csv, npy, synthetic" "$bin" train --dataset cifar
+expect_user_error "a malformed --schedule lists the forms" "--schedule 'step:x': schedule .*use constant, cosine" "$bin" train "${small[@]}" --schedule step:x
+expect_user_error "a rule between two settings names both flags" "give either --validation-split or --validation-data, not both" "$bin" train "${small[@]}" --validation-split 0.1 --validation-data x.csv
+out=$("$bin" train --help 2>&1)
+if grep -q "Optimizer: sgd, adamw" <<<"$out" && grep -q "Dataset: fashion-mnist, mnist, csv, npy, synthetic" <<<"$out" && grep -q "cross-entropy, nll, mse, bce-with-logits, l1" <<<"$out"; then
+    ok "train --help lists the registries' names"
+else bad "train --help lists the registries' names" "$out"; fi
 
 # --- data ---------------------------------------------------------------------------
 expect_error "missing dataset names the Debian package and --data" "dataset-fashion-mnist.*--data|--data.*dataset-fashion-mnist" \
@@ -418,6 +435,15 @@ out=$(timeout 120 "$bin" train --resume-from "$old" --checkpoint-dir "$work/old-
 if [ $? -eq 0 ] && grep -q "resumed from .*step-000000003" <<<"$out" && grep -q "mlp:784,4,10" <<<"$out"; then
     ok "a checkpoint in the format before model descriptions resumes (its preset or spec rebuilds the model)"
 else bad "old-format checkpoint: resume" "$out"; fi
+v1="$root/Tests/LockstepTests/Fixtures/version-1-checkpoint"
+out=$(timeout 120 "$bin" evaluate "$v1" 2>&1)
+if [ $? -eq 0 ] && grep -q "accuracy" <<<"$out"; then ok "a version-1 checkpoint (extra as text) evaluates"; else bad "version-1 checkpoint: evaluate" "$out"; fi
+out=$(timeout 120 "$bin" inspect "$v1" 2>&1)
+if [ $? -eq 0 ] && grep -q "sgd lr 0.05.*schedule cosine" <<<"$out"; then ok "a version-1 checkpoint inspects"; else bad "version-1 checkpoint: inspect" "$out"; fi
+out=$(timeout 300 bash "$mpirun_sh" -np 2 "$bin" train --resume-from "$v1" --checkpoint-dir "$work/v1-resumed" --dataset synthetic --synthetic-count 256 --batch-size 16 --epochs 3 --validation-split 0.25 --early-stopping 2 --max-steps 12 --progress lines 2>&1)
+if [ $? -eq 0 ] && grep -q "resumed from .*step-000000008 at epoch 2, step 8" <<<"$out" && grep -q '"formatVersion" : 2' "$work/v1-resumed/$(cat "$work/v1-resumed/latest")/state.json"; then
+    ok "a version-1 checkpoint resumes at 2 ranks and the run writes version 2"
+else bad "version-1 checkpoint: resume" "$out"; fi
 
 # --- model.safetensors in Python, with PyTorch's names and shapes -----------------------
 venv="$root/.venv-test"
@@ -529,13 +555,16 @@ tamper "$goodck" "$work/t1" state step -1
 expect_user_error "state.json step -1 is refused by --resume-from" "'step' is -1" "$bin" train "${small[@]}" --epochs 3 --resume-from "$work/t1"
 tamper "$goodck" "$work/t2" state configuration.model '"mlp:2147483648,16,10"'
 expect_user_error "state.json model mlp:2147483648,16,10 is refused by evaluate" "2147483648" "$bin" evaluate "$work/t2"
-for edit in "worldSize 0" "configuration.batchSize 0" "epoch 4611686018427387904" "stepInEpoch 1000000000" "configuration.epochs 9223372036854775807" "configuration.bucketMB 1e300" "rngState []" "extra.samples_in_epoch \"7\""; do
+for edit in "worldSize 0" "configuration.batchSize 0" "epoch 4611686018427387904" "stepInEpoch 1000000000" "configuration.epochs 9223372036854775807" "configuration.bucketMB 1e300" "rngState []" "samplesInEpoch 7" "optimizerSteps 99" "parameterCount 5" "configuration.optimizer \"rmsprop\""; do
     set -- $edit
     tamper "$goodck" "$work/t3" state "$1" "$2"
     field=${1##*.}
     expect_user_error "state.json $1 = $2 is refused by evaluate" "'($field|[a-zA-Z.]+)' " "$bin" evaluate "$work/t3"
     expect_user_error "state.json $1 = $2 is refused by --resume-from" "cannot resume" "$bin" train "${small[@]}" --epochs 3 --resume-from "$work/t3"
 done
+tamper "$goodck" "$work/t3" state formatVersion 3
+expect_user_error "state.json of a newer format version is refused by evaluate" "format version 3 is newer than this build understands" "$bin" evaluate "$work/t3"
+expect_user_error "state.json of a newer format version is refused by --resume-from" "cannot resume.*format version 3 is newer" "$bin" train "${small[@]}" --epochs 3 --resume-from "$work/t3"
 tamper "$goodck" "$work/t4" dtype 0.weight I32
 expect_user_error "an F32 tensor relabelled I32 (hash updated) is refused" "0.weight' has dtype I32 but the model stores F32" "$bin" evaluate "$work/t4"
 expect_user_error "an F32 tensor relabelled I32 is refused by --resume-from" "dtype I32" "$bin" train "${small[@]}" --epochs 3 --resume-from "$work/t4"

@@ -114,7 +114,11 @@ public enum CheckpointError: Error, LocalizedError, Sendable, Equatable {
         case let .stateUnreadable(path, reason):
             return "\(path): cannot read checkpoint state: \(reason); the checkpoint is corrupt — load an earlier checkpoint."
         case let .unsupportedFormatVersion(path, found, supported):
-            return "\(path): checkpoint format version \(found) is not supported (this build reads version \(supported)); load it with the Lockstep version that wrote it."
+            let reads = "this build reads versions \(CheckpointFormat.oldestReadableVersion) to \(supported)"
+            if found > supported {
+                return "\(path): checkpoint format version \(found) is newer than this build understands (\(reads)); load it with the Lockstep version that wrote it, or a newer one."
+            }
+            return "\(path): checkpoint format version \(found) was never written by Lockstep (\(reads)); the checkpoint is corrupt — load an earlier checkpoint."
         case let .missingHash(path, file):
             return "\(path): state.json records no SHA-256 for '\(file)'; the checkpoint is corrupt — load an earlier checkpoint."
         case let .hashMismatch(path, file, expected, actual):

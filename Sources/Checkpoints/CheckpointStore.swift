@@ -228,7 +228,7 @@ public struct CheckpointStore: Sendable {
         let state: CheckpointState<C>
         do {
             let version = try JSONDecoder().decode(VersionProbe.self, from: data).formatVersion
-            guard version == CheckpointFormat.version else {
+            guard (CheckpointFormat.oldestReadableVersion...CheckpointFormat.version).contains(version) else {
                 throw CheckpointError.unsupportedFormatVersion(path: path, found: version, supported: CheckpointFormat.version)
             }
             state = try JSONDecoder().decode(CheckpointState<C>.self, from: data)

@@ -30,20 +30,13 @@ extension LoadedCheckpoint where C == TrainingConfiguration {
         // that the product fits an Int.
         guard s.worldSize <= 1 << 24 else { throw fail("worldSize", "is \(s.worldSize); more than 2^24 ranks is not a real run") }
         let globalBatch = c.batchSize * s.worldSize * c.accumulate
-        if let text = s.extra["global_batch"] {
-            guard Int(text) == globalBatch else {
-                throw fail("extra.global_batch", "is \(text.prefix(40)) but batchSize \(c.batchSize) x worldSize \(s.worldSize) x accumulate \(c.accumulate) is \(globalBatch)")
-            }
+        if let recorded = s.globalBatch, recorded != globalBatch {
+            throw fail("globalBatch", "is \(recorded) but batchSize \(c.batchSize) x worldSize \(s.worldSize) x accumulate \(c.accumulate) is \(globalBatch)")
         }
-        if let text = s.extra["samples_in_epoch"] {
+        if let recorded = s.samplesInEpoch {
             let (expected, overflow) = s.stepInEpoch.multipliedReportingOverflow(by: globalBatch)
-            guard !overflow, Int(text) == expected else {
-                throw fail("stepInEpoch", "is \(s.stepInEpoch), which with a global batch of \(globalBatch) does not give the recorded samples_in_epoch \(text.prefix(40))")
-            }
-        }
-        if let text = s.extra["optimizer_steps"] {
-            guard let n = Int(text), (0...s.step).contains(n) else {
-                throw fail("extra.optimizer_steps", "is \(text.prefix(40)) but must be a count from 0 to step \(s.step)")
+            guard !overflow, recorded == expected else {
+                throw fail("stepInEpoch", "is \(s.stepInEpoch), which with a global batch of \(globalBatch) does not give the recorded samplesInEpoch \(recorded)")
             }
         }
         if let text = modelMetadata["lockstep_step"], text != String(s.step) {
@@ -54,13 +47,13 @@ extension LoadedCheckpoint where C == TrainingConfiguration {
         }
     }
 
-    /// Checks the recorded `parameter_count` (when present) against the model built from
+    /// Checks the recorded `parameterCount` (when present) against the model built from
     /// the configuration.
     func verifyParameterCount(_ count: Int) throws {
-        if let text = state.extra["parameter_count"], text != String(count) {
+        if let recorded = state.parameterCount, recorded != count {
             throw CheckpointError.invalidState(
-                path: path + "/" + CheckpointFormat.stateFile, field: "extra.parameter_count",
-                reason: "is \(text.prefix(40)) but model \(state.configuration.model) has \(count) parameters")
+                path: path + "/" + CheckpointFormat.stateFile, field: "parameterCount",
+                reason: "is \(recorded) but model \(state.configuration.model) has \(count) parameters")
         }
     }
 }

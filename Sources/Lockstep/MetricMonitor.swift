@@ -1,3 +1,5 @@
+import Checkpoints
+
 /// Follows one per-epoch metric for early stopping and the best checkpoint: the best
 /// value so far, the epoch it was reached in, and the epochs since.
 ///
@@ -56,16 +58,15 @@ public struct MetricMonitor: Sendable, Equatable {
 
     /// The state to keep in a checkpoint, so that a resumed run stops where an
     /// uninterrupted one would.
-    public var savedState: [String: String] {
-        var s = ["monitor_best_epoch": "\(bestEpoch)", "monitor_bad_epochs": "\(epochsWithoutImprovement)"]
-        if let best { s["monitor_best"] = "\(best)" }
-        return s
+    public var savedState: MonitorState {
+        MonitorState(best: best, bestEpoch: bestEpoch, epochsWithoutImprovement: epochsWithoutImprovement)
     }
 
-    /// Restores ``savedState`` (missing keys, as in older checkpoints, leave a fresh monitor).
-    public mutating func restore(_ saved: [String: String]) {
-        best = saved["monitor_best"].flatMap(Double.init)
-        bestEpoch = saved["monitor_best_epoch"].flatMap(Int.init) ?? 0
-        epochsWithoutImprovement = saved["monitor_bad_epochs"].flatMap(Int.init) ?? 0
+    /// Restores ``savedState`` (nil, as in checkpoints of runs without a monitor, leaves a
+    /// fresh monitor).
+    public mutating func restore(_ saved: MonitorState?) {
+        best = saved?.best
+        bestEpoch = saved?.bestEpoch ?? 0
+        epochsWithoutImprovement = saved?.epochsWithoutImprovement ?? 0
     }
 }

@@ -215,15 +215,14 @@ public final class Trainer {
         self.lrScale = c.scaleLR ? Float(world.size) : 1
         self.gradientScale = 1 / Float(world.size * c.accumulate)
         self.schedule = try Collective.everywhere(world) {
-            let text = c.schedule == "cosine" ? "cosine:\(max(1, stepsPerEpoch * c.epochs))" : c.schedule
-            do { return try LearningRateSchedule.parse(text, baseLR: c.learningRate, warmupSteps: c.warmupSteps) }
+            do { return try LearningRateSchedule(baseLR: c.learningRate, kind: c.schedule.kind(runSteps: stepsPerEpoch * c.epochs), warmupSteps: c.warmupSteps) }
             catch { throw CollectiveError("--schedule: \(error.userMessage)") }
         }
         self.optimizer = try Collective.everywhere(world) { () throws -> any Optimizer in
             do {
                 switch c.optimizer {
-                case "adamw": return try AdamW(parameterCount: model.parameterCount, weightDecay: c.weightDecay)
-                default: return try SGD(parameterCount: model.parameterCount, momentum: c.momentum, nesterov: c.nesterov, weightDecay: c.weightDecay)
+                case .adamw: return try AdamW(parameterCount: model.parameterCount, weightDecay: c.weightDecay)
+                case .sgd: return try SGD(parameterCount: model.parameterCount, momentum: c.momentum, nesterov: c.nesterov, weightDecay: c.weightDecay)
                 }
             } catch { throw CollectiveError(error) }
         }

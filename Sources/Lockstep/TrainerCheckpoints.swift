@@ -56,20 +56,13 @@ public enum ModelTensors {
 extension Trainer {
     /// The checkpoint state of the current position.
     func checkpointState() -> CheckpointState<TrainingConfiguration> {
-        var extra = [
-            "optimizer_steps": "\(optimizer.stepCount)",
-            "global_batch": "\(configuration.batchSize * world.size * configuration.accumulate)",
-            "samples_in_epoch": "\(stepInEpoch * configuration.batchSize * world.size * configuration.accumulate)",
-            "parameter_count": "\(model.parameterCount)",
-        ]
-        if let monitor { extra.merge(monitor.savedState) { _, new in new } }
-        if let n = data.normalization, let json = try? JSONEncoder().encode(n) {
-            extra["normalization"] = String(decoding: json, as: UTF8.self)
-        }
+        let globalBatch = configuration.batchSize * world.size * configuration.accumulate
         let rng = SeededRNG(seed: configuration.seed).state
         return CheckpointState(
             step: step, epoch: epoch, stepInEpoch: stepInEpoch, worldSize: world.size,
-            rngState: [rng.0, rng.1, rng.2, rng.3], configuration: configuration, extra: extra,
+            rngState: [rng.0, rng.1, rng.2, rng.3], configuration: configuration,
+            optimizerSteps: optimizer.stepCount, globalBatch: globalBatch, samplesInEpoch: stepInEpoch * globalBatch,
+            parameterCount: model.parameterCount, normalization: data.normalization, monitor: monitor?.savedState,
             lockstepVersion: LockstepVersion.string)
     }
 
@@ -107,7 +100,7 @@ extension Trainer {
     /// buffers, optimizer state and position to every rank. Collective.
     func resume(from path: String) throws {
         let c = configuration
-        let loadedFrom: (position: [Int], path: String, extra: [String: String])? = try Collective.onRoot(world) {
+        let loadedFrom: (position: [Int], path: String, monitor: MonitorState?)? = try Collective.onRoot(world) {
             let loaded: LoadedCheckpoint<TrainingConfiguration>
             do {
                 loaded = try CheckpointStore.load(path: path, as: TrainingConfiguration.self)
@@ -123,11 +116,13 @@ extension Trainer {
                     : "cannot resume from \(loaded.path): it was trained with model '\(saved.model)' but this run uses '\(c.model)', a different network; pass no --model to use the checkpoint's own, or start a fresh run")
             }
             // Checkpoints from before the loss was a setting were trained with cross-entropy.
-            let savedLoss = saved.loss ?? LossKind.crossEntropy.rawValue, loss = c.loss ?? LossKind.crossEntropy.rawValue
-            for (name, a, b) in [("optimizer", saved.optimizer, c.optimizer), ("dataset", saved.dataset, c.dataset), ("loss", savedLoss, loss)] where a != b {
+            let savedLoss = saved.loss ?? .crossEntropy, loss = c.loss ?? .crossEntropy
+            for (name, a, b) in [(OptimizerKind.setting, saved.optimizer.rawValue, c.optimizer.rawValue), (DatasetKind.setting, saved.dataset.rawValue, c.dataset.rawValue),
+                                 (LossKind.setting, savedLoss.rawValue, loss.rawValue), (TrainingTask.setting, saved.task.rawValue, c.task.rawValue)] where a != b {
                 throw CollectiveError("cannot resume from \(loaded.path): it was trained with \(name) '\(a)' but this run uses '\(b)'; pass the same --\(name) or start a fresh run")
             }
-            try loaded.verifyParameterCount(model.parameterCount)
+            do { try loaded.verifyParameterCount(model.parameterCount) }
+            catch { throw CollectiveError("cannot resume from \(loaded.path): \(error.userMessage)") }
             try ModelTensors.restore(loaded.model, into: model.arena, file: loaded.path + "/model.safetensors", allowNonFinite: options.allowNonFiniteCheckpoint)
             let sources = ModelTensors.optimizerSources(optimizer, model.arena)
             let optimizerFile = loaded.path + "/optimizer.safetensors"
@@ -138,13 +133,13 @@ extension Trainer {
                 ModelTensors.copy(loaded.optimizer[source.name]!.values, into: dst, at: 0)
             }
             // Position: samples consumed in the epoch carry over even if the global batch changed.
-            let samplesInEpoch = Int(loaded.state.extra["samples_in_epoch"] ?? "") ?? 0
+            let samplesInEpoch = loaded.state.samplesInEpoch ?? 0
             guard samplesInEpoch <= data.train.count else {
                 throw CollectiveError("cannot resume from \(loaded.path): it stopped \(samplesInEpoch) samples into an epoch but this run's training set holds \(data.train.count); resume with the data it was trained on")
             }
             let globalBatch = c.batchSize * world.size * c.accumulate
-            let optimizerSteps = Int(loaded.state.extra["optimizer_steps"] ?? "") ?? loaded.state.step
-            return ([loaded.state.step, loaded.state.epoch, samplesInEpoch / globalBatch, optimizerSteps], loaded.path, loaded.state.extra)
+            let optimizerSteps = loaded.state.optimizerSteps ?? loaded.state.step
+            return ([loaded.state.step, loaded.state.epoch, samplesInEpoch / globalBatch, optimizerSteps], loaded.path, loaded.state.monitor)
         }
         var position = loadedFrom?.position ?? [0, 0, 0, 0]
         try world.broadcast(&position, from: 0)
@@ -158,10 +153,11 @@ extension Trainer {
         lastCheckpointStep = step
         resumedFrom = try Collective.broadcast(string: loadedFrom?.path ?? "", from: 0, world)
         if monitor != nil {
-            var saved = loadedFrom?.extra ?? [:]
-            for key in ["monitor_best", "monitor_best_epoch", "monitor_bad_epochs"] {
-                let value = try Collective.broadcast(string: saved[key] ?? "", from: 0, world)
-                saved[key] = value.isEmpty ? nil : value
+            // Rank 0 read it; every rank must follow the same monitor.
+            let json = try loadedFrom?.monitor.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) } ?? ""
+            let received = try Collective.broadcast(string: json, from: 0, world)
+            let saved = try Collective.everywhere(world) {
+                try received.isEmpty ? nil : JSONDecoder().decode(MonitorState.self, from: Data(received.utf8))
             }
             monitor?.restore(saved)
         }
@@ -188,19 +184,14 @@ public struct CheckpointedModel {
         try loaded.validateTraining()
         var state = loaded.state
         // Checkpoints from before the loss was a setting were trained with cross-entropy.
-        if state.configuration.loss == nil { state.configuration.loss = LossKind.crossEntropy.rawValue }
+        if state.configuration.loss == nil { state.configuration.loss = .crossEntropy }
         let c = state.configuration
         let model: Sequential
         do { model = try c.resolvedModelDescription().makeModel(seed: c.seed) }
         catch { throw CollectiveError("\(loaded.path)/state.json: its model '\(c.model)' cannot be rebuilt: \(error.userMessage)") }
         try loaded.verifyParameterCount(model.parameterCount)
         try ModelTensors.restore(loaded.model, into: model.arena, file: loaded.path + "/model.safetensors", allowNonFinite: allowNonFinite)
-        var normalization: Normalization?
-        if let text = loaded.state.extra["normalization"] {
-            do { normalization = try JSONDecoder().decode(Normalization.self, from: Data(text.utf8)) }
-            catch { throw CollectiveError("\(loaded.path)/state.json: the stored normalization is unreadable (\(error)); the checkpoint is damaged") }
-        }
-        return CheckpointedModel(path: loaded.path, model: model, state: state, normalization: normalization, loaded: loaded)
+        return CheckpointedModel(path: loaded.path, model: model, state: state, normalization: state.normalization, loaded: loaded)
     }
 }
 

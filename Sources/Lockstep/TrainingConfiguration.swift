@@ -19,9 +19,13 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable, Hashable {
     /// The loss (a ``LossKind`` name: `cross-entropy`, `nll`, `mse`, `bce-with-logits`,
     /// `l1`). When nil, the model description's `loss`, else cross-entropy; the trainer
     /// fills it in, so checkpoints record it.
-    public var loss: String? = nil
-    /// `fashion-mnist` (any directory of MNIST-style IDX files), `csv`, `npy` or `synthetic`.
-    public var dataset = "fashion-mnist"
+    public var loss: LossKind? = nil
+    /// What the run learns (``TrainingTask``). Absent from checkpoints written before
+    /// tasks existed, which classify.
+    @DefaultWhenAbsent public var task: TrainingTask = .classify
+    /// Where the samples come from (``DatasetKind``): `fashion-mnist` (any directory of
+    /// MNIST-style IDX files), `csv`, `npy` or `synthetic`.
+    public var dataset = DatasetKind.fashionMNIST
     /// Where the data lives: a directory for fashion-mnist and npy, a training file for csv.
     public var data: String? = nil
     /// Passes over the training set.
@@ -30,16 +34,17 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable, Hashable {
     public var batchSize = 64
     /// Base learning rate (before `scaleLR` and the schedule).
     public var learningRate: Float = 0.05
-    /// `sgd` or `adamw`.
-    public var optimizer = "sgd"
+    /// The optimizer (``OptimizerKind``): `sgd` or `adamw`.
+    public var optimizer = OptimizerKind.sgd
     /// SGD momentum (PyTorch semantics).
     public var momentum: Float = 0.9
     /// Nesterov momentum for SGD.
     public var nesterov = false
     /// L2 weight decay (SGD) or decoupled weight decay (AdamW).
     public var weightDecay: Float = 5e-4
-    /// Learning-rate schedule: `constant`, `step:N:G`, `multistep:A,B:G`, `exp:G`, `cosine` (over the whole run) or `cosine:N`.
-    public var schedule = "cosine"
+    /// Learning-rate schedule (``ScheduleSetting``): `constant`, `step:N:G`, `multistep:A,B:G`,
+    /// `exp:G`, `cosine` (over the whole run) or `cosine:N`.
+    public var schedule = ScheduleSetting.cosine(totalSteps: nil, minLR: 0)
     /// Linear warm-up steps in front of the schedule.
     public var warmupSteps = 0
     /// Linear scaling rule (Goyal et al. 2017): multiply the learning rate by the world size.
@@ -100,61 +105,63 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable, Hashable {
         public static let samples = Int(Int32.max) - 1
     }
 
-    /// Checks every value that can be checked without data; throws a message naming it.
-    /// `source` names where the values came from when that is not the command line
-    /// (e.g. a checkpoint's `state.json`), and the message then uses the field's name.
+    /// Checks every value that can be checked without data; throws a ``ConfigurationError``
+    /// naming the setting (by its name here, e.g. `batchSize`; the CLI renders its flag).
+    /// `source` names where the values came from when that is not the user (e.g. a
+    /// checkpoint's `state.json`), and the error is then a ``CollectiveError`` that says the
+    /// file is corrupt.
     public func validate(source: String? = nil) throws {
-        func fail(_ flag: String, _ field: String, _ value: Any, _ rule: String) -> CollectiveError {
-            if let source { return CollectiveError("\(source): configuration '\(field)' is \(value) but \(rule); the file is corrupt or was edited") }
-            return CollectiveError("--\(flag) \(value): \(flag) \(rule)")
+        do { try validateSettings() } catch let error as ConfigurationError {
+            guard let source else { throw error }
+            let what = error.value.map { "is \($0.text) but \($0.rule)" } ?? "is wrong: \(error.message(option: { "'\($0)'" }, name: { "'\($0)'" }))"
+            throw CollectiveError("\(source): configuration '\(error.setting)' \(what); the file is corrupt or was edited")
         }
+    }
+
+    private func validateSettings() throws {
         typealias L = Limits
-        guard (1...L.epochs).contains(epochs) else { throw fail("epochs", "epochs", epochs, "must be >= 1 and <= \(L.epochs)") }
-        guard (1...L.batchSize).contains(batchSize) else { throw fail("batch-size", "batchSize", batchSize, "must be >= 1 and <= \(L.batchSize)") }
-        guard learningRate.isFinite, learningRate > 0 else { throw fail("lr", "learningRate", learningRate, "must be a positive number") }
-        guard momentum >= 0, momentum < 1 else { throw fail("momentum", "momentum", momentum, "must be in [0, 1)") }
-        guard weightDecay >= 0, weightDecay.isFinite else { throw fail("weight-decay", "weightDecay", weightDecay, "must be >= 0") }
-        if let loss, LossKind(rawValue: loss) == nil {
-            throw fail("loss", "loss", "'\(loss)'", "is not known; use \(LossKind.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        guard ["sgd", "adamw"].contains(optimizer) else { throw fail("optimizer", "optimizer", "'\(optimizer)'", "is not known; use sgd or adamw") }
-        guard (0...L.steps).contains(warmupSteps) else { throw fail("warmup-steps", "warmupSteps", warmupSteps, "must be >= 0 and <= \(L.steps)") }
-        guard (1...L.accumulate).contains(accumulate) else { throw fail("accumulate", "accumulate", accumulate, "must be >= 1 and <= \(L.accumulate)") }
-        guard ["fashion-mnist", "mnist", "csv", "npy", "synthetic"].contains(dataset) else {
-            throw fail("dataset", "dataset", "'\(dataset)'", "is not known; use fashion-mnist, csv, npy or synthetic")
-        }
-        if let trainLimit, trainLimit < 1 { throw fail("train-limit", "trainLimit", trainLimit, "must be >= 1") }
-        if let testLimit, testLimit < 0 { throw fail("test-limit", "testLimit", testLimit, "must be >= 0") }
-        if let maxSteps, !(1...L.steps).contains(maxSteps) { throw fail("max-steps", "maxSteps", maxSteps, "must be >= 1 and <= \(L.steps)") }
+        typealias E = ConfigurationError
+        guard (1...L.epochs).contains(epochs) else { throw E.invalid(setting: "epochs", value: "\(epochs)", rule: "must be >= 1 and <= \(L.epochs)") }
+        guard (1...L.batchSize).contains(batchSize) else { throw E.invalid(setting: "batchSize", value: "\(batchSize)", rule: "must be >= 1 and <= \(L.batchSize)") }
+        guard learningRate.isFinite, learningRate > 0 else { throw E.invalid(setting: "learningRate", value: "\(learningRate)", rule: "must be a positive number") }
+        guard momentum >= 0, momentum < 1 else { throw E.invalid(setting: "momentum", value: "\(momentum)", rule: "must be in [0, 1)") }
+        guard weightDecay >= 0, weightDecay.isFinite else { throw E.invalid(setting: "weightDecay", value: "\(weightDecay)", rule: "must be >= 0") }
+        guard (0...L.steps).contains(warmupSteps) else { throw E.invalid(setting: "warmupSteps", value: "\(warmupSteps)", rule: "must be >= 0 and <= \(L.steps)") }
+        guard (1...L.accumulate).contains(accumulate) else { throw E.invalid(setting: "accumulate", value: "\(accumulate)", rule: "must be >= 1 and <= \(L.accumulate)") }
+        if let trainLimit, trainLimit < 1 { throw E.invalid(setting: "trainLimit", value: "\(trainLimit)", rule: "must be >= 1") }
+        if let testLimit, testLimit < 0 { throw E.invalid(setting: "testLimit", value: "\(testLimit)", rule: "must be >= 0") }
+        if let maxSteps, !(1...L.steps).contains(maxSteps) { throw E.invalid(setting: "maxSteps", value: "\(maxSteps)", rule: "must be >= 1 and <= \(L.steps)") }
         guard bucketMB.isFinite, bucketMB > 0, bucketMB <= L.bucketMB else {
-            throw fail("bucket-mb", "bucketMB", bucketMB, "must be positive and <= \(Int(L.bucketMB)) (1 TiB)")
+            throw E.invalid(setting: "bucketMB", value: "\(bucketMB)", rule: "must be positive and <= \(Int(L.bucketMB)) (1 TiB)")
         }
-        guard (1...L.batchSize).contains(evalBatchSize) else { throw fail("eval-batch-size", "evalBatchSize", evalBatchSize, "must be >= 1 and <= \(L.batchSize)") }
-        guard (1...L.samples).contains(syntheticCount) else { throw fail("synthetic-count", "syntheticCount", syntheticCount, "must be >= 1 and <= \(L.samples)") }
+        guard (1...L.batchSize).contains(evalBatchSize) else { throw E.invalid(setting: "evalBatchSize", value: "\(evalBatchSize)", rule: "must be >= 1 and <= \(L.batchSize)") }
+        guard (1...L.samples).contains(syntheticCount) else { throw E.invalid(setting: "syntheticCount", value: "\(syntheticCount)", rule: "must be >= 1 and <= \(L.samples)") }
         if let validationSplit {
-            guard validationSplit > 0, validationSplit < 1 else { throw fail("validation-split", "validationSplit", validationSplit, "must be between 0 and 1 (exclusive)") }
+            guard validationSplit > 0, validationSplit < 1 else { throw E.invalid(setting: "validationSplit", value: "\(validationSplit)", rule: "must be between 0 and 1 (exclusive)") }
             guard validationData == nil else {
-                if let source { throw CollectiveError("\(source): configuration has both 'validationSplit' and 'validationData'; the file is corrupt or was edited") }
-                throw CollectiveError("give either --validation-split or --validation-data, not both")
+                throw E(setting: "validationSplit", parts: [.text("give either "), .option("validationSplit"), .text(" or "), .option("validationData"), .text(", not both")])
             }
         }
-        if validationData != nil, !(dataset == "csv" || dataset == "npy") {
-            throw fail("validation-data", "validationData", "given", "works with --dataset csv or npy; for \(dataset) use --validation-split")
+        if validationData != nil, !dataset.acceptsValidationData {
+            throw E(setting: "validationData", parts: [.option("validationData"), .text(" given: "), .name("validationData"), .text(" works with "),
+                                                       .option("dataset"), .text(" csv or npy; for \(dataset.rawValue) use "), .option("validationSplit")])
         }
         if let clipGradNorm, !(clipGradNorm > 0 && clipGradNorm.isFinite) {
-            throw fail("clip-grad-norm", "clipGradNorm", clipGradNorm, "must be a positive number")
+            throw E.invalid(setting: "clipGradNorm", value: "\(clipGradNorm)", rule: "must be a positive number")
         }
         if let earlyStopping, !(1...L.epochs).contains(earlyStopping) {
-            throw fail("early-stopping", "earlyStopping", earlyStopping, "must be >= 1 and <= \(L.epochs) (epochs without improvement)")
+            throw E.invalid(setting: "earlyStopping", value: "\(earlyStopping)", rule: "must be >= 1 and <= \(L.epochs) (epochs without improvement)")
         }
-        if let minDelta, !(minDelta >= 0 && minDelta.isFinite) { throw fail("min-delta", "minDelta", minDelta, "must be >= 0") }
+        if let minDelta, !(minDelta >= 0 && minDelta.isFinite) { throw E.invalid(setting: "minDelta", value: "\(minDelta)", rule: "must be >= 0") }
         if monitoredMetric.needsValidationSet, validationSplit == nil, validationData == nil,
            earlyStopping != nil || earlyStoppingMetric != nil {
-            throw CollectiveError("--early-stopping follows \(monitoredMetric.rawValue), which needs a validation set: add --validation-split F or --validation-data PATH, or choose --early-stopping-metric train-loss")
+            throw E(setting: "earlyStopping", parts: [
+                .option("earlyStopping"), .text(" follows \(monitoredMetric.rawValue), which needs a validation set: add "), .option("validationSplit"),
+                .text(" F or "), .option("validationData"), .text(" PATH, or choose "), .option("earlyStoppingMetric"), .text(" train-loss")])
         }
-        if (dataset == "csv" || dataset == "npy"), data == nil {
-            if let source { throw CollectiveError("\(source): configuration has dataset '\(dataset)' but no 'data' path; the file is corrupt or was edited") }
-            throw CollectiveError("--dataset \(dataset) needs --data (a file for csv, a directory with train_x.npy, train_y.npy for npy)")
+        if dataset.needsDataPath, data == nil {
+            throw E(setting: "data", parts: [.option("dataset"), .text(" \(dataset.rawValue) needs "), .option("data"),
+                                             .text(" (a file for csv, a directory with train_x.npy, train_y.npy for npy)")])
         }
     }
 
@@ -190,11 +197,8 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable, Hashable {
     /// The loss this configuration trains with: ``loss``, else the model description's,
     /// else cross-entropy.
     public func resolvedLoss() throws -> LossKind {
-        let name = try loss ?? resolvedModelDescription().loss ?? LossKind.crossEntropy.rawValue
-        guard let kind = LossKind(rawValue: name) else {
-            throw CollectiveError("--loss '\(name)' is not known; use \(LossKind.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        return kind
+        if let loss { return loss }
+        return try resolvedModelDescription().loss.map { try LossKind(named: $0) } ?? .crossEntropy
     }
 
     /// This configuration with ``modelDescription`` filled in from ``model`` (reading the
@@ -202,8 +206,39 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable, Hashable {
     public func resolvingModel() throws -> TrainingConfiguration {
         var c = self
         c.modelDescription = try resolvedModelDescription()
-        c.loss = try resolvedLoss().rawValue
+        c.loss = try resolvedLoss()
         return c
+    }
+}
+
+/// A stored setting added after checkpoints existed: decoded as its type's
+/// ``DefaultWhenAbsentValue/valueWhenAbsent`` when the key is missing (older state.json),
+/// encoded as the plain value.
+@propertyWrapper
+public struct DefaultWhenAbsent<Value: DefaultWhenAbsentValue>: Codable, Sendable, Hashable {
+    public var wrappedValue: Value
+
+    public init(wrappedValue: Value) { self.wrappedValue = wrappedValue }
+
+    public init(from decoder: any Decoder) throws { wrappedValue = try Value(from: decoder) }
+
+    public func encode(to encoder: any Encoder) throws { try wrappedValue.encode(to: encoder) }
+}
+
+/// A value with a meaning for files written before it existed.
+public protocol DefaultWhenAbsentValue: Codable, Sendable, Hashable {
+    /// The value a file without the key meant.
+    static var valueWhenAbsent: Self { get }
+}
+
+extension TrainingTask: DefaultWhenAbsentValue {
+    public static var valueWhenAbsent: TrainingTask { .classify }
+}
+
+extension KeyedDecodingContainer {
+    /// A missing key decodes as the value it meant before the setting existed.
+    public func decode<Value>(_ type: DefaultWhenAbsent<Value>.Type, forKey key: Key) throws -> DefaultWhenAbsent<Value> {
+        try decodeIfPresent(type, forKey: key) ?? DefaultWhenAbsent(wrappedValue: Value.valueWhenAbsent)
     }
 }
 

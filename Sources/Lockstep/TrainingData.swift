@@ -29,16 +29,16 @@ public struct TrainingData: Sendable {
         var train: Dataset
         var test: Dataset?
         switch c.dataset {
-        case "fashion-mnist", "mnist":
+        case .fashionMNIST, .mnist:
             (train, test) = try FashionMNIST.load(directory: c.data)
-        case "csv":
+        case .csv:
             let dir = c.data!
             let trainPath = FileIO.isDirectory(dir) ? dir + "/train.csv" : dir
             train = try CSVDataset.load(path: trainPath, sampleShape: nil, classCount: nil, hasHeader: nil)
             let testPath = FileIO.isDirectory(dir) ? dir + "/test.csv" : ""
             test = FileIO.isFile(testPath)
                 ? try CSVDataset.load(path: testPath, sampleShape: train.sampleShape, classCount: train.classCount, hasHeader: nil) : nil
-        case "npy":
+        case .npy:
             let dir = c.data!
             guard FileIO.isDirectory(dir) else {
                 throw CollectiveError("--data \(dir) is not a directory; for --dataset npy give a directory holding train_x.npy and train_y.npy (and optionally test_x.npy, test_y.npy)")
@@ -46,7 +46,7 @@ public struct TrainingData: Sendable {
             train = try NPYDataset.load(featuresPath: dir + "/train_x.npy", labelsPath: dir + "/train_y.npy", sampleShape: nil, classCount: nil)
             test = FileIO.isFile(dir + "/test_x.npy")
                 ? try NPYDataset.load(featuresPath: dir + "/test_x.npy", labelsPath: dir + "/test_y.npy", sampleShape: train.sampleShape, classCount: train.classCount) : nil
-        default:  // synthetic
+        case .synthetic:
             let shape = [1, 28, 28]
             // One draw split in two, so both halves share the class patterns.
             let testCount = max(1, c.syntheticCount / 5)
@@ -67,7 +67,7 @@ public struct TrainingData: Sendable {
             }
             (train, validation) = train.holdingOut(fraction: fraction, seed: c.seed)
         } else if let path = c.validationData {
-            if c.dataset == "csv" {
+            if c.dataset == .csv {
                 validation = try CSVDataset.load(path: path, sampleShape: train.sampleShape, classCount: train.classCount, hasHeader: nil)
             } else {
                 guard FileIO.isDirectory(path) else {

@@ -44,10 +44,10 @@ final class ProgressPrinter {
         switch event {
         case .started(let plan):
             runStart = Date()
-            let data = configuration.dataset + (configuration.data.map { " (\($0))" } ?? "")
+            let data = "\(configuration.dataset)" + (configuration.data.map { " (\($0))" } ?? "")
             say("lockstep \(LockstepVersion.string): \(configuration.model), \(grouped(plan.parameterCount)) parameters, on \(data)")
             say("  \(grouped(plan.trainSamples)) training / \(grouped(plan.testSamples)) test samples; \(plan.worldSize) rank\(plan.worldSize == 1 ? "" : "s") x batch \(configuration.batchSize)\(configuration.accumulate > 1 ? " x \(configuration.accumulate) accumulated" : "") = global batch \(plan.globalBatch)")
-            say("  \(plan.stepsPerEpoch) steps/epoch, \(plan.totalSteps) steps in all; \(configuration.optimizer) lr \(configuration.learningRate)\(configuration.scaleLR ? " x \(plan.worldSize) (scaled)" : ""), schedule \(configuration.schedule), loss \(configuration.loss ?? "cross-entropy"); \(Self.reduction(plan))")
+            say("  \(plan.stepsPerEpoch) steps/epoch, \(plan.totalSteps) steps in all; \(configuration.optimizer) lr \(configuration.learningRate)\(configuration.scaleLR ? " x \(plan.worldSize) (scaled)" : ""), schedule \(configuration.schedule), loss \(configuration.loss ?? .crossEntropy); \(Self.reduction(plan))")
             if let from = plan.resumedFrom { say("  resumed from \(from) at epoch \(plan.startEpoch + 1), step \(plan.startStep)") }
         case .step(let p):
             if isTerminal {

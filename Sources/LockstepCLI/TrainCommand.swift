@@ -13,20 +13,20 @@ struct TrainingFlags: ParsableArguments {
     var config: String?
     @Option(help: "Model: a model file (.yaml, .yml or .json; see examples/models), a preset (seed-cnn, seed-mlp, bn-cnn, sigmoid-net), or a spec like mlp:784,256,10 or mlp:784,128,10:tanh. When resuming, the checkpoint's own model unless given. (default: seed-cnn)")
     var model: String?
-    @Option(help: "Loss: cross-entropy, nll (the model ends with log-softmax), or mse, bce-with-logits or l1 against one-hot targets. (default: the model file's 'loss:', else cross-entropy; sigmoid-net declares mse)")
+    @Option(help: "Loss: \(LossKind.names) (nll: the model ends with log-softmax; mse, bce-with-logits and l1 compare with one-hot targets). (default: the model file's 'loss:', else cross-entropy; sigmoid-net declares mse)")
     var loss: String?
-    @Option(help: "Dataset: fashion-mnist, csv, npy or synthetic. (default: fashion-mnist)")
+    @Option(help: "Dataset: \(DatasetKind.names). (default: \(TrainingConfiguration().dataset))")
     var dataset: String?
     @Option(help: "Data location: a directory of MNIST-style IDX files (default /usr/share/datasets/fashion-mnist), a CSV file or directory, or a directory of train_x.npy/train_y.npy.")
     var data: String?
     @Option(parsing: .unconditional, help: "Epochs. (default: 5)") var epochs: Int?
     @Option(parsing: .unconditional, help: "Mini-batch size per rank. (default: 64)") var batchSize: Int?
     @Option(name: [.customLong("lr"), .customLong("learning-rate")], parsing: .unconditional, help: "Base learning rate. (default: 0.05)") var lr: Float?
-    @Option(help: "Optimizer: sgd or adamw. (default: sgd)") var optimizer: String?
+    @Option(help: "Optimizer: \(OptimizerKind.names). (default: \(TrainingConfiguration().optimizer))") var optimizer: String?
     @Option(parsing: .unconditional, help: "SGD momentum. (default: 0.9)") var momentum: Float?
     @Flag(help: "Nesterov momentum.") var nesterov = false
     @Option(parsing: .unconditional, help: "Weight decay. (default: 0.0005)") var weightDecay: Float?
-    @Option(help: "LR schedule: constant, cosine, cosine:N, step:N:G, multistep:A,B:G, exp:G. (default: cosine over the run)")
+    @Option(help: "LR schedule: \(ScheduleSetting.forms). (default: cosine over the run)")
     var schedule: String?
     @Option(parsing: .unconditional, help: "Linear warm-up steps. (default: 0)") var warmupSteps: Int?
     @Flag(help: "Linear scaling rule: multiply the learning rate by the number of ranks.") var scaleLr = false
@@ -53,80 +53,155 @@ struct TrainingFlags: ParsableArguments {
 
     /// Defaults, then the YAML file, then explicit flags. `savedModel` (a checkpoint's
     /// model, when resuming) stands in for the default model when neither names one.
+    /// Errors name the flags (``TrainingFlagNames``).
     func configuration(savedModel: (name: String, description: ModelDescription)? = nil) throws -> TrainingConfiguration {
+        do {
+            return try mergedConfiguration(savedModel: savedModel)
+        } catch let error as ConfigurationError {
+            throw CollectiveError(TrainingFlagNames.message(error))
+        }
+    }
+
+    private func mergedConfiguration(savedModel: (name: String, description: ModelDescription)?) throws -> TrainingConfiguration {
         var c = TrainingConfiguration()
-        var yaml: [String: Any] = [:]
-        if let config {
-            guard let text = try? String(contentsOfFile: config, encoding: .utf8) else {
-                throw CollectiveError("--config \(config): cannot read the file")
-            }
-            do {
-                guard let loaded = try Yams.load(yaml: text) else { throw CollectiveError("--config \(config): the file is empty") }
-                guard let map = loaded as? [String: Any] else { throw CollectiveError("--config \(config): expected a mapping of flag names to values") }
-                yaml = map
-            } catch let error as CollectiveError { throw error } catch {
-                throw CollectiveError("--config \(config): not valid YAML: \(error)")
-            }
-            let known: Set<String> = ["model", "loss", "dataset", "data", "epochs", "batch-size", "lr", "learning-rate", "optimizer", "momentum", "nesterov",
-                                      "weight-decay", "schedule", "warmup-steps", "scale-lr", "accumulate", "seed", "normalize",
-                                      "train-limit", "test-limit", "max-steps", "bucket-mb", "synthetic-count",
-                                      "validation-split", "validation-data", "early-stopping", "early-stopping-metric", "min-delta", "sync-bn", "clip-grad-norm"]
-            if let unknown = yaml.keys.sorted().first(where: { !known.contains($0) }) {
-                throw CollectiveError("--config \(config): unknown key '\(unknown)'; keys are flag names: \(known.sorted().joined(separator: ", "))")
+        let file = try config.map(ConfigFile.load) ?? ConfigFile()
+        /// A named setting from a flag, else the file (its errors name the file), else nil.
+        func named<T>(_ flag: String?, _ inFile: String?, _ parse: (String) throws -> T) throws -> T? {
+            if let flag { return try parse(flag) }
+            guard let inFile else { return nil }
+            do { return try parse(inFile) } catch let error as ConfigurationError {
+                throw CollectiveError("--config \(config!): \(TrainingFlagNames.message(error))")
             }
         }
-        func value<T>(_ key: String, _ type: T.Type) throws -> T? {
-            guard let raw = yaml[key] else { return nil }
-            if let v = raw as? T { return v }
-            if T.self == Float.self, let d = raw as? Double { return Float(d) as? T }
-            if T.self == Float.self, let i = raw as? Int { return Float(i) as? T }
-            if T.self == Double.self, let i = raw as? Int { return Double(i) as? T }
-            if T.self == UInt64.self, let i = raw as? Int, i >= 0 { return UInt64(i) as? T }
-            if T.self == String.self { return "\(raw)" as? T }
-            throw CollectiveError("--config \(config!): '\(key)' should be a \(T.self), not '\(raw)'")
-        }
-        if let named = try model ?? value("model", String.self) {
+        if let named = model ?? file.model {
             c.model = named
         } else if let savedModel {
             c.model = savedModel.name
             c.modelDescription = savedModel.description
         }
-        c.loss = try loss ?? (value("loss", String.self)) ?? c.loss
-        c.dataset = try dataset ?? (value("dataset", String.self)) ?? c.dataset
-        c.data = try data ?? (value("data", String.self)) ?? c.data
-        c.epochs = try epochs ?? (value("epochs", Int.self)) ?? c.epochs
-        c.batchSize = try batchSize ?? (value("batch-size", Int.self)) ?? c.batchSize
-        c.learningRate = try lr ?? (value("lr", Float.self)) ?? (value("learning-rate", Float.self)) ?? c.learningRate
-        c.optimizer = try optimizer ?? (value("optimizer", String.self)) ?? c.optimizer
-        c.momentum = try momentum ?? (value("momentum", Float.self)) ?? c.momentum
-        c.nesterov = try nesterov || ((value("nesterov", Bool.self)) ?? c.nesterov)
-        c.weightDecay = try weightDecay ?? (value("weight-decay", Float.self)) ?? c.weightDecay
-        c.schedule = try schedule ?? (value("schedule", String.self)) ?? c.schedule
-        c.warmupSteps = try warmupSteps ?? (value("warmup-steps", Int.self)) ?? c.warmupSteps
-        c.scaleLR = try scaleLr || ((value("scale-lr", Bool.self)) ?? c.scaleLR)
-        c.accumulate = try accumulate ?? (value("accumulate", Int.self)) ?? c.accumulate
-        c.seed = try seed ?? (value("seed", UInt64.self)) ?? c.seed
-        c.normalize = try noNormalize ? false : ((value("normalize", Bool.self)) ?? c.normalize)
-        c.trainLimit = try trainLimit ?? (value("train-limit", Int.self)) ?? c.trainLimit
-        c.testLimit = try testLimit ?? (value("test-limit", Int.self)) ?? c.testLimit
-        c.maxSteps = try maxSteps ?? (value("max-steps", Int.self)) ?? c.maxSteps
-        c.bucketMB = try bucketMb ?? (value("bucket-mb", Double.self)) ?? c.bucketMB
-        c.syntheticCount = try syntheticCount ?? (value("synthetic-count", Int.self)) ?? c.syntheticCount
-        c.validationSplit = try validationSplit ?? (value("validation-split", Double.self)) ?? c.validationSplit
-        c.validationData = try validationData ?? (value("validation-data", String.self)) ?? c.validationData
-        c.earlyStopping = try earlyStopping ?? (value("early-stopping", Int.self)) ?? c.earlyStopping
-        if let name = try value("early-stopping-metric", String.self), earlyStoppingMetric == nil {
+        c.loss = try named(loss, file.loss, LossKind.init(named:)) ?? c.loss
+        c.dataset = try named(dataset, file.dataset, DatasetKind.init(named:)) ?? c.dataset
+        c.data = data ?? file.data ?? c.data
+        c.epochs = epochs ?? file.epochs ?? c.epochs
+        c.batchSize = batchSize ?? file.batchSize ?? c.batchSize
+        c.learningRate = lr ?? file.lr ?? file.learningRate ?? c.learningRate
+        c.optimizer = try named(optimizer, file.optimizer, OptimizerKind.init(named:)) ?? c.optimizer
+        c.momentum = momentum ?? file.momentum ?? c.momentum
+        c.nesterov = nesterov || (file.nesterov ?? c.nesterov)
+        c.weightDecay = weightDecay ?? file.weightDecay ?? c.weightDecay
+        c.schedule = try named(schedule, file.schedule, ScheduleSetting.init(parsing:)) ?? c.schedule
+        c.warmupSteps = warmupSteps ?? file.warmupSteps ?? c.warmupSteps
+        c.scaleLR = scaleLr || (file.scaleLR ?? c.scaleLR)
+        c.accumulate = accumulate ?? file.accumulate ?? c.accumulate
+        c.seed = seed ?? file.seed ?? c.seed
+        c.normalize = noNormalize ? false : (file.normalize ?? c.normalize)
+        c.trainLimit = trainLimit ?? file.trainLimit ?? c.trainLimit
+        c.testLimit = testLimit ?? file.testLimit ?? c.testLimit
+        c.maxSteps = maxSteps ?? file.maxSteps ?? c.maxSteps
+        c.bucketMB = bucketMb ?? file.bucketMB ?? c.bucketMB
+        c.syntheticCount = syntheticCount ?? file.syntheticCount ?? c.syntheticCount
+        c.validationSplit = validationSplit ?? file.validationSplit ?? c.validationSplit
+        c.validationData = validationData ?? file.validationData ?? c.validationData
+        c.earlyStopping = earlyStopping ?? file.earlyStopping ?? c.earlyStopping
+        c.earlyStoppingMetric = try earlyStoppingMetric ?? named(nil, file.earlyStoppingMetric) { name in
             guard let metric = MonitoredMetric(rawValue: name) else {
-                throw CollectiveError("--config \(config!): 'early-stopping-metric' is '\(name)'; use \(MonitoredMetric.allCases.map(\.rawValue).joined(separator: ", "))")
+                throw ConfigurationError.unknown(setting: "earlyStoppingMetric", value: name, known: MonitoredMetric.allCases.map(\.rawValue).joined(separator: ", "))
             }
-            c.earlyStoppingMetric = metric
-        }
-        c.earlyStoppingMetric = earlyStoppingMetric ?? c.earlyStoppingMetric
-        c.minDelta = try minDelta ?? (value("min-delta", Double.self)) ?? c.minDelta
-        if try syncBn || (value("sync-bn", Bool.self) ?? false) { c.syncBatchNorm = true }
-        c.clipGradNorm = try clipGradNorm ?? (value("clip-grad-norm", Float.self)) ?? c.clipGradNorm
+            return metric
+        } ?? c.earlyStoppingMetric
+        c.minDelta = minDelta ?? file.minDelta ?? c.minDelta
+        if syncBn || (file.syncBN ?? false) { c.syncBatchNorm = true }
+        c.clipGradNorm = clipGradNorm ?? file.clipGradNorm ?? c.clipGradNorm
         try c.validate()
         return c
+    }
+}
+
+/// The one table from the configuration's setting names (``TrainingConfiguration``'s
+/// properties, which library errors use) to the `train` flags that set them.
+enum TrainingFlagNames {
+    static let flags: [String: String] = [
+        "model": "model", "loss": "loss", "dataset": "dataset", "data": "data", "epochs": "epochs",
+        "batchSize": "batch-size", "learningRate": "lr", "optimizer": "optimizer", "momentum": "momentum",
+        "nesterov": "nesterov", "weightDecay": "weight-decay", "schedule": "schedule", "warmupSteps": "warmup-steps",
+        "scaleLR": "scale-lr", "accumulate": "accumulate", "seed": "seed", "normalize": "no-normalize",
+        "trainLimit": "train-limit", "testLimit": "test-limit", "maxSteps": "max-steps", "bucketMB": "bucket-mb",
+        "syntheticCount": "synthetic-count", "validationSplit": "validation-split", "validationData": "validation-data",
+        "earlyStopping": "early-stopping", "earlyStoppingMetric": "early-stopping-metric", "minDelta": "min-delta",
+        "syncBatchNorm": "sync-bn", "clipGradNorm": "clip-grad-norm",
+    ]
+
+    /// The flag of a setting, without dashes (the setting's own name when no flag sets it).
+    static func flag(_ setting: String) -> String { flags[setting] ?? setting }
+
+    /// A configuration error in the words of the command line: `--batch-size 0: batch-size must be ...`.
+    static func message(_ error: ConfigurationError) -> String {
+        error.message(option: { "--" + flag($0) }, name: flag)
+    }
+}
+
+/// A `--config` YAML file: the `train` flags' names as keys (`batch-size: 64`), decoded by
+/// Yams' `YAMLDecoder`. Named settings stay text here and are parsed with the flags' own
+/// parser, so that a bad one reads the same from either place.
+struct ConfigFile: Decodable {
+    var model: String?, loss: String?, dataset: String?, data: String?
+    var epochs: Int?, batchSize: Int?, lr: Float?, learningRate: Float?, optimizer: String?
+    var momentum: Float?, nesterov: Bool?, weightDecay: Float?, schedule: String?, warmupSteps: Int?
+    var scaleLR: Bool?, accumulate: Int?, seed: UInt64?, normalize: Bool?
+    var trainLimit: Int?, testLimit: Int?, maxSteps: Int?, bucketMB: Double?, syntheticCount: Int?
+    var validationSplit: Double?, validationData: String?, earlyStopping: Int?, earlyStoppingMetric: String?
+    var minDelta: Double?, syncBN: Bool?, clipGradNorm: Float?
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case model, loss, dataset, data, epochs
+        case batchSize = "batch-size", lr, learningRate = "learning-rate", optimizer, momentum, nesterov
+        case weightDecay = "weight-decay", schedule, warmupSteps = "warmup-steps", scaleLR = "scale-lr"
+        case accumulate, seed, normalize, trainLimit = "train-limit", testLimit = "test-limit", maxSteps = "max-steps"
+        case bucketMB = "bucket-mb", syntheticCount = "synthetic-count", validationSplit = "validation-split"
+        case validationData = "validation-data", earlyStopping = "early-stopping", earlyStoppingMetric = "early-stopping-metric"
+        case minDelta = "min-delta", syncBN = "sync-bn", clipGradNorm = "clip-grad-norm"
+    }
+
+    /// Reads and decodes `path`; refuses an unreadable, empty or non-mapping file, a key
+    /// that is not a known flag, and a value of the wrong type, naming the file and the key.
+    static func load(_ path: String) throws -> ConfigFile {
+        func fail(_ what: String) -> CollectiveError { CollectiveError("--config \(path): \(what)") }
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw fail("cannot read the file") }
+        let node: Node
+        do {
+            guard let composed = try Yams.compose(yaml: text) else { throw fail("the file is empty") }
+            node = composed
+        } catch let error as CollectiveError { throw error } catch {
+            throw fail("not valid YAML: \(error)")
+        }
+        guard let mapping = node.mapping else { throw fail("expected a mapping of flag names to values") }
+        let known = CodingKeys.allCases.map(\.rawValue)
+        for key in mapping.keys {
+            let name = key.string ?? "\(key)"
+            guard known.contains(name) else { throw fail("unknown key '\(name)'; keys are flag names: \(known.sorted().joined(separator: ", "))") }
+        }
+        do {
+            return try YAMLDecoder().decode(ConfigFile.self, from: node)
+        } catch let error as DecodingError {
+            throw fail(describe(error))
+        } catch {
+            throw fail("\(error)")
+        }
+    }
+
+    /// What was wrong with a value, naming its key.
+    private static func describe(_ error: DecodingError) -> String {
+        func key(_ path: [CodingKey]) -> String { path.first.map { "'\($0.stringValue)'" } ?? "the file" }
+        switch error {
+        case let .typeMismatch(type, context), let .valueNotFound(type, context):
+            return "\(key(context.codingPath)) should be a \(type)"
+        case let .dataCorrupted(context):
+            return "\(key(context.codingPath)): \(context.debugDescription)"
+        case let .keyNotFound(missing, _):
+            return "missing '\(missing.stringValue)'"
+        @unknown default:
+            return "\(error)"
+        }
     }
 }
 

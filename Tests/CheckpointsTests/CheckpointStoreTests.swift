@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Checkpoints
+import Datasets
 
 /// A stand-in for the trainer's configuration.
 struct CheckpointTestConfiguration: Codable, Sendable, Equatable {
@@ -29,7 +30,9 @@ struct CheckpointTestConfiguration: Codable, Sendable, Equatable {
     static func state(step: Int) -> CheckpointState<CheckpointTestConfiguration> {
         CheckpointState(step: step, epoch: step / 10, stepInEpoch: step % 10, worldSize: 2,
                         rngState: [0x9E37_79B9_7F4A_7C15, .max, 0], configuration: CheckpointTestConfiguration(),
-                        extra: ["best_test_acc": "0.91"], createdAt: "2026-11-22T03:10:00Z", lockstepVersion: "0.1.0")
+                        optimizerSteps: step, globalBatch: 64, samplesInEpoch: step % 10 * 64, parameterCount: 40,
+                        normalization: try! Normalization(mean: [0.25], std: [1.5]),
+                        monitor: MonitorState(best: 0.123456789012345, bestEpoch: 1, epochsWithoutImprovement: 0), createdAt: "2026-11-22T03:10:00Z", lockstepVersion: "0.1.0")
     }
 
     @discardableResult
@@ -99,9 +102,10 @@ struct CheckpointTestConfiguration: Codable, Sendable, Equatable {
         let text = try String(contentsOfFile: path + "/state.json", encoding: .utf8)
         let topLevelKeys = text.split(separator: "\n").filter { $0.hasPrefix("  \"") }
             .map { String($0.dropFirst(3).prefix { $0 != "\"" }) }
-        #expect(topLevelKeys == ["configuration", "createdAt", "epoch", "extra", "files", "formatVersion",
-                                 "lockstepVersion", "rngState", "step", "stepInEpoch", "worldSize"])
-        #expect(text.contains("\"formatVersion\" : 1"))
+        #expect(topLevelKeys == ["configuration", "createdAt", "epoch", "files", "formatVersion", "globalBatch",
+                                 "lockstepVersion", "monitor", "normalization", "optimizerSteps", "parameterCount",
+                                 "rngState", "samplesInEpoch", "step", "stepInEpoch", "worldSize"])
+        #expect(text.contains("\"formatVersion\" : 2"))
         #expect(text.hasSuffix("}\n"))
     }
 
@@ -388,10 +392,53 @@ struct CheckpointTestConfiguration: Codable, Sendable, Equatable {
     }
 
     @Test func loadRejectsUnsupportedFormatVersion() throws {
-        let (path, error) = try loadErrorAfterTampering { text in
-            text.replacingOccurrences(of: "\"formatVersion\" : 1", with: "\"formatVersion\" : 2")
+        for version in [3, 0] {
+            let (path, error) = try loadErrorAfterTampering { text in
+                text.replacingOccurrences(of: "\"formatVersion\" : 2", with: "\"formatVersion\" : \(version)")
+            }
+            #expect(error as? CheckpointError == .unsupportedFormatVersion(path: path + "/state.json", found: version, supported: 2))
+            let message = (error as? CheckpointError)?.errorDescription ?? ""
+            #expect(message.contains(version == 3 ? "version 3 is newer than this build understands (this build reads versions 1 to 2)" : "never written"), "\(message)")
         }
-        #expect(error as? CheckpointError == .unsupportedFormatVersion(path: path + "/state.json", found: 2, supported: 1))
+    }
+
+    @Test func versionTwoStateRoundTripsItsTypedFields() throws {
+        let directory = try CheckpointTestDirectory()
+        let store = try CheckpointStore(directory: directory.path, keep: 1)
+        let path = try Self.save(store, step: 13)
+        let loaded = try CheckpointStore.load(path: path, as: CheckpointTestConfiguration.self)
+        var expected = Self.state(step: 13)
+        expected.files = loaded.state.files
+        #expect(loaded.state == expected)
+        #expect(loaded.state.formatVersion == 2 && loaded.state.monitor?.best == 0.123456789012345)
+        #expect(loaded.state.normalization == (try Normalization(mean: [0.25], std: [1.5])))
+    }
+
+    @Test func versionOneExtraFillsTheTypedFields() throws {
+        let json = """
+            {"configuration": {"model": "cnn", "learningRate": 0.1, "layers": [16]}, "createdAt": "2026-11-22T03:10:00Z", "epoch": 1,
+             "extra": {"global_batch": "64", "normalization": "{\\"mean\\":[0.5],\\"std\\":[1.25]}", "optimizer_steps": "12",
+                       "parameter_count": "23", "samples_in_epoch": "128", "monitor_best": "0.5", "monitor_best_epoch": "1",
+                       "monitor_bad_epochs": "0", "best_test_acc": "0.9"},
+             "files": {}, "formatVersion": 1, "lockstepVersion": "0.1.0", "rngState": [1, 2, 3, 4], "step": 12,
+             "stepInEpoch": 2, "worldSize": 1}
+            """
+        let state: CheckpointState<CheckpointTestConfiguration> = try CheckpointStore.decodeState(Array(json.utf8), path: "state.json")
+        #expect(state.formatVersion == 1)
+        #expect(state.optimizerSteps == 12 && state.globalBatch == 64 && state.samplesInEpoch == 128 && state.parameterCount == 23)
+        #expect(state.normalization == (try Normalization(mean: [0.5], std: [1.25])))
+        #expect(state.monitor == MonitorState(best: 0.5, bestEpoch: 1, epochsWithoutImprovement: 0))
+        // Without the keys, the fields stay empty; a value that does not parse is refused, naming the key.
+        let bare = json.replacingOccurrences(of: #"extra": {"#, with: #"unused": {"#)
+        let plain: CheckpointState<CheckpointTestConfiguration> = try CheckpointStore.decodeState(Array(bare.utf8), path: "state.json")
+        #expect(plain.optimizerSteps == nil && plain.normalization == nil && plain.monitor == nil)
+        let broken = json.replacingOccurrences(of: #""global_batch": "64""#, with: #""global_batch": "sixty-four""#)
+        #expect {
+            try CheckpointStore.decodeState(Array(broken.utf8), path: "state.json") as CheckpointState<CheckpointTestConfiguration>
+        } throws: { error in
+            guard case let CheckpointError.stateUnreadable(_, reason)? = error as? CheckpointError else { return false }
+            return reason.contains("extra.global_batch") && reason.contains("sixty-four")
+        }
     }
 
     @Test func loadRejectsMissingFilesAndPaths() throws {

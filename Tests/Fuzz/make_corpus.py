@@ -92,6 +92,13 @@ write("state", "mid-epoch.json", json.dumps(state, indent=2, sort_keys=True) + "
 state.update(epoch=2, stepInEpoch=0, step=12)
 state["extra"]["samples_in_epoch"] = "0"
 write("state", "end.json", json.dumps(state, sort_keys=True))
+# Version 2: the same position with typed fields instead of `extra`, and a monitor.
+v2 = {k: v for k, v in state.items() if k != "extra"}
+v2.update(formatVersion=2, epoch=1, stepInEpoch=4, step=12, globalBatch=8, optimizerSteps=12, parameterCount=23,
+          samplesInEpoch=32, normalization={"mean": [0.5], "std": [1.25]},
+          monitor={"best": 0.75, "bestEpoch": 1, "epochsWithoutImprovement": 0})
+v2["configuration"] = dict(state["configuration"], task="classify", loss="cross-entropy")
+write("state", "version-2.json", json.dumps(v2, indent=2, sort_keys=True) + "\n")
 
 # Model files: the examples, a JSON description, and the broken files of the model-file tests.
 repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

@@ -37,7 +37,7 @@ import Testing
         r.restore(m.savedState)
         #expect(r == m)
         var fresh = MetricMonitor(metric: .validationLoss)
-        fresh.restore([:])
+        fresh.restore(nil)
         #expect(fresh.best == nil && fresh.bestEpoch == 0)
     }
 }

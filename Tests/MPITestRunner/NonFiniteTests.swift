@@ -19,7 +19,7 @@ func runNonFiniteTests(_ t: Checks, mpi: MPIEnvironment) {
     func config(_ model: String, steps: Int) -> TrainingConfiguration {
         var c = TrainingConfiguration()
         c.model = model
-        c.dataset = "synthetic"
+        c.dataset = .synthetic
         c.syntheticCount = 960
         c.epochs = 1
         c.batchSize = globalBatch / w

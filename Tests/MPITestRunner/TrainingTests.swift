@@ -21,14 +21,14 @@ func runTrainingTests(_ t: Checks, mpi: MPIEnvironment) {
     func config(_ model: String = "mlp:784,64,32,10", batch: Int, steps: Int? = 20, epochs: Int = 1) -> TrainingConfiguration {
         var c = TrainingConfiguration()
         c.model = model
-        c.dataset = "synthetic"
+        c.dataset = .synthetic
         c.syntheticCount = 960
         c.epochs = epochs
         c.batchSize = batch
         c.learningRate = 0.05
         c.momentum = 0.9
         c.weightDecay = 1e-4
-        c.schedule = "cosine"
+        c.schedule = .cosine(totalSteps: nil, minLR: 0)
         c.warmupSteps = 3
         c.maxSteps = steps
         c.bucketMB = 0.02   // several buckets even for a small model
@@ -87,7 +87,7 @@ func runTrainingTests(_ t: Checks, mpi: MPIEnvironment) {
         for optimizer in ["adamw", "nesterov"] {
             func variant(_ batch: Int) -> TrainingConfiguration {
                 var c = config(batch: batch)
-                if optimizer == "adamw" { c.optimizer = "adamw"; c.learningRate = 0.003; c.weightDecay = 0.01 } else { c.nesterov = true }
+                if optimizer == "adamw" { c.optimizer = .adamw; c.learningRate = 0.003; c.weightDecay = 0.01 } else { c.nesterov = true }
                 return c
             }
             var options = RunOptions()
@@ -362,8 +362,8 @@ func runTrainingTests(_ t: Checks, mpi: MPIEnvironment) {
               - relu
               - linear: {out: 10}
             """)
-        for (name, description, loss) in [("small-cnn variant", example, "cross-entropy"), ("residual MLP", residual, "cross-entropy"),
-                                          ("residual MLP, MSE on one-hot targets", residual, "mse")] {
+        for (name, description, loss) in [("small-cnn variant", example, LossKind.crossEntropy), ("residual MLP", residual, .crossEntropy),
+                                          ("residual MLP, MSE on one-hot targets", residual, .mse)] {
             func variant(_ batch: Int) -> TrainingConfiguration {
                 var c = config(name, batch: batch, steps: 6)
                 c.modelDescription = description
